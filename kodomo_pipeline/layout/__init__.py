@@ -1,0 +1,1 @@
+"""Town export layouts: decoding exports into canonical values and (for the generator) back."""

@@ -1,0 +1,233 @@
+"""Column values between a town's export text and the canonical form, per column type.
+
+Decoding works on the distinct values of a column (dates, codes and names
+repeat a lot), so a million-row feed parses a few thousand strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jaconv
+import numpy as np
+import pandas as pd
+
+from kodomo_pipeline.config.feeds import ColumnSpec
+from kodomo_pipeline.config.towns import DateStyle, FeedLayout, Layout
+from kodomo_pipeline.layout.wareki import (
+    WarekiError,
+    format_wareki_date,
+    format_wareki_month,
+    parse_wareki_date,
+    parse_wareki_month,
+)
+
+FULLWIDTH_SPACE = "\u3000"
+_SPACES = re.compile(r"[\s\u3000]+")
+_YMD = {
+    "slash": re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    "slash_unpadded": re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    "iso": re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+}
+_YM = {
+    "slash": re.compile(r"^(\d{4})/(\d{1,2})$"),
+    "slash_unpadded": re.compile(r"^(\d{4})/(\d{1,2})$"),
+    "iso": re.compile(r"^(\d{4})-(\d{2})$"),
+}
+_INT = re.compile(r"^-?\d+$")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded column: canonical values, and a reason code where a value could not be read."""
+
+    values: pd.Series
+    failed: pd.Series  # bool mask: a non-empty value that could not be decoded
+    reason: str
+
+
+class ValueUnreadable(ValueError):
+    pass
+
+
+def _parse_ymd(text: str, style: DateStyle) -> dt.date:
+    if style == "wareki":
+        return parse_wareki_date(text)
+    if style == "any":
+        for candidate in ("wareki", "iso", "slash"):
+            try:
+                return _parse_ymd(text, candidate)  # type: ignore[arg-type]
+            except (ValueUnreadable, WarekiError):
+                continue
+        raise ValueUnreadable("not a date in any accepted style")
+    match = _YMD[style].match(text)
+    if not match:
+        raise ValueUnreadable(f"not a {style} date")
+    try:
+        return dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError as exc:
+        raise ValueUnreadable(str(exc)) from None
+
+
+def _parse_ym(text: str, style: DateStyle) -> dt.date:
+    if style == "wareki":
+        return parse_wareki_month(text)
+    if style == "any":
+        for candidate in ("wareki", "iso", "slash"):
+            try:
+                return _parse_ym(text, candidate)  # type: ignore[arg-type]
+            except (ValueUnreadable, WarekiError):
+                continue
+        raise ValueUnreadable("not a month in any accepted style")
+    match = _YM[style].match(text)
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise ValueUnreadable(f"not a {style} month")
+    return dt.date(int(match[1]), int(match[2]), 1)
+
+
+def canonical_kana(text: str) -> str:
+    """Full-width katakana, one full-width space between surname and given name.
+
+    NFKC joins half-width kana with their separate dakuten (ﾀﾞ → ダ);
+    jaconv turns the school system's hiragana into katakana.
+    """
+    text = jaconv.hira2kata(unicodedata.normalize("NFKC", text))
+    return _SPACES.sub(FULLWIDTH_SPACE, text.strip())
+
+
+def canonical_name(text: str) -> str:
+    """Kanji name as registered (variant kanji kept), one full-width space between the parts."""
+    return _SPACES.sub(FULLWIDTH_SPACE, text.strip())
+
+
+def _map_unique(raw: pd.Series, parse: Callable[[str], object], reason: str, dtype: str) -> Decoded:
+    """Parse each distinct non-empty value once; empty stays missing; failures are marked."""
+    codes, uniques = pd.factorize(raw, sort=False)
+    parsed: list[object] = []
+    bad = np.zeros(len(uniques), dtype=bool)
+    for i, text in enumerate(uniques):
+        if text == "":
+            parsed.append(None)
+            continue
+        try:
+            parsed.append(parse(text))
+        except (ValueUnreadable, WarekiError, KeyError, ValueError):
+            parsed.append(None)
+            bad[i] = True
+    table = pd.Series(parsed, dtype=object)
+    values = table.take(codes).reset_index(drop=True) if len(uniques) else pd.Series([None] * len(raw), dtype=object)
+    failed = pd.Series(bad[codes] if len(uniques) else np.zeros(len(raw), dtype=bool))
+    values.index = raw.index
+    failed.index = raw.index
+    if dtype == "date":
+        values = pd.to_datetime(values)
+    elif dtype == "Int64":
+        values = values.astype("Int64")
+    elif dtype == "boolean":
+        values = values.astype("boolean")
+    else:
+        values = values.astype("string")
+    return Decoded(values, failed, reason)
+
+
+def _code_parser(codes: dict[str, bool | str]) -> Callable[[str], bool | str]:
+    def parse(text: str) -> bool | str:
+        return codes[text]
+
+    return parse
+
+
+def decode_column(raw: pd.Series, column: str, feed: FeedLayout) -> Decoded:
+    """Export text → canonical values for one column, by the column's type and the feed's layout."""
+    spec: ColumnSpec = feed.spec.columns[column]
+    layout: Layout = feed.layout
+    stripped = raw.str.strip()
+    kind = spec.type
+    if kind == "date":
+        return _map_unique(stripped, lambda t: _parse_ymd(t, layout.date_style), "unreadable_date", "date")
+    if kind == "month":
+        return _map_unique(stripped, lambda t: _parse_ym(t, layout.month_style), "unreadable_month", "date")
+    if kind == "int":
+
+        def parse_int(text: str) -> int:
+            text = unicodedata.normalize("NFKC", text)
+            if not _INT.match(text):
+                raise ValueUnreadable("not an integer")
+            return int(text)
+
+        return _map_unique(stripped, parse_int, "not_an_integer", "Int64")
+    codes = feed.codes_for(column)
+    if codes is not None:
+        is_bool = all(isinstance(v, bool) for v in codes.values())
+        return _map_unique(stripped, _code_parser(codes), "unknown_code", "boolean" if is_bool else "string")
+    if kind == "kana":
+        return _map_unique(stripped, canonical_kana, "unreadable_kana", "string")
+    if kind == "name":
+        return _map_unique(stripped, canonical_name, "unreadable_name", "string")
+    return _map_unique(stripped, str, "unreadable_text", "string")
+
+
+# --- the other direction, for the sample-data generator -------------------------------------------
+
+
+def _format_date(day: dt.date, style: DateStyle, gannen: bool) -> str:
+    if style == "wareki":
+        return format_wareki_date(day, gannen)
+    if style == "slash_unpadded":
+        return f"{day.year}/{day.month}/{day.day}"
+    if style == "slash":
+        return f"{day.year}/{day.month:02d}/{day.day:02d}"
+    return day.isoformat()
+
+
+def _format_month(day: dt.date, style: DateStyle, gannen: bool) -> str:
+    if style == "wareki":
+        return format_wareki_month(day, gannen)
+    if style == "slash_unpadded":
+        return f"{day.year}/{day.month}"
+    if style == "slash":
+        return f"{day.year}/{day.month:02d}"
+    return f"{day.year}-{day.month:02d}"
+
+
+def export_kana(kana: str, layout: Layout) -> str:
+    """Canonical katakana → the layout's kana style (half-width, full-width or hiragana)."""
+    if layout.kana_style == "halfwidth_katakana":
+        return jaconv.z2h(kana, kana=True, ascii=False, digit=False).replace(FULLWIDTH_SPACE, " ")
+    if layout.kana_style == "hiragana":
+        return jaconv.kata2hira(kana).replace(FULLWIDTH_SPACE, " ")
+    return kana
+
+
+def export_name(name: str, layout: Layout) -> str:
+    return name if layout.name_separator == "fullwidth" else name.replace(FULLWIDTH_SPACE, " ")
+
+
+def encode_column(values: pd.Series, column: str, feed: FeedLayout) -> pd.Series:
+    """Canonical values → the text a town's system would export (missing → empty field)."""
+    kind = feed.spec.columns[column].type
+    layout = feed.layout
+    gannen = layout.gannen
+    codes = feed.codes_for(column)
+    if codes is not None:
+        inverse = {value: text for text, value in codes.items()}
+        to_text: Callable[[object], str] = lambda v: inverse[v]  # noqa: E731
+    elif kind == "date":
+        to_text = lambda v: _format_date(pd.Timestamp(v).date(), layout.date_style, gannen)  # noqa: E731
+    elif kind == "month":
+        to_text = lambda v: _format_month(pd.Timestamp(v).date(), layout.month_style, gannen)  # noqa: E731
+    elif kind == "kana":
+        to_text = lambda v: export_kana(str(v), layout)  # noqa: E731
+    elif kind == "name":
+        to_text = lambda v: export_name(str(v), layout)  # noqa: E731
+    elif kind == "int":
+        to_text = lambda v: str(int(v))  # noqa: E731
+    else:
+        to_text = str
+    codes_, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    texts = np.array([to_text(u.item() if hasattr(u, "item") else u) for u in uniques] + [""], dtype=object)
+    return pd.Series(texts[codes_], index=values.index, dtype=object)
