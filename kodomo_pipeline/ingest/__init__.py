@@ -1,0 +1,1 @@
+"""Ingestion: inbox snapshots → decoded rows with provenance → contract → valid rows or quarantine."""

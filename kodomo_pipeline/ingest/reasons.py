@@ -1,0 +1,19 @@
+"""Quarantine reason codes: the vocabulary operators and the privacy report see (never values)."""
+
+from __future__ import annotations
+
+REASONS: dict[str, str] = {
+    "wrong_field_count": "the row has a different number of fields than the header",
+    "empty_row": "an empty line inside the file",
+    "unreadable_date": "a date that cannot be read in the layout's date style (or does not exist)",
+    "unreadable_month": "a month that cannot be read in the layout's month style",
+    "not_an_integer": "a number field holding something that is not a whole number",
+    "unknown_code": "a code value the layout does not define (e.g. sex, flag)",
+    "missing_required": "a required value is empty",
+    "not_allowed_value": "a value outside the feed's allowed values",
+    "out_of_range": "a number outside the feed's allowed range",
+    "bad_format": "a value of the wrong shape (resident ID length, kana characters)",
+    "duplicate_key": "several rows share a key that must be unique (all of them are held back)",
+    "date_after_extract": "a date later than the file's extract date",
+    "inconsistent_row": "values of one row contradict each other (e.g. end before start)",
+}

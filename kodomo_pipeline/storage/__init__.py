@@ -1,0 +1,1 @@
+"""The town's own DuckDB database: the only place the town's personal data is kept."""

@@ -1,0 +1,152 @@
+"""Tables of the ingestion layer: files seen, per-run outcomes, raw and valid rows per feed, quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from kodomo_pipeline.config.feeds import FeedSpec
+from kodomo_pipeline.ingest.reader import ROW
+
+PROVENANCE = ["_sha256", "_file", "_extract_date", ROW]
+_SQL_TYPES = {"date": "DATE", "month": "DATE", "int": "INTEGER", "flag": "BOOLEAN"}
+
+_BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS ingested_files (
+    sha256 VARCHAR PRIMARY KEY,
+    feed VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    extract_date DATE NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    ingested_at TIMESTAMP NOT NULL,
+    run_id VARCHAR NOT NULL,
+    rows_read INTEGER NOT NULL,
+    rows_valid INTEGER,
+    rows_quarantined INTEGER,
+    dropped_columns VARCHAR[] NOT NULL,
+    missing_columns VARCHAR[] NOT NULL,
+    archived_as VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_feeds (
+    run_id VARCHAR NOT NULL,
+    feed VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL,
+    outcome VARCHAR NOT NULL,   -- ingested / already_ingested / no_file / failed
+    file_name VARCHAR,
+    sha256 VARCHAR,
+    cause VARCHAR               -- why a file failed; names the file and cause, never a value
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    feed VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    extract_date DATE NOT NULL,
+    row_number INTEGER NOT NULL,
+    column_name VARCHAR,
+    check_name VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL
+);
+"""
+
+
+def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_BOOKKEEPING)
+
+
+def raw_table(feed: str) -> str:
+    return f"raw_{feed}"
+
+
+def valid_table(feed: str) -> str:
+    return f"valid_{feed}"
+
+
+def ensure_feed_tables(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> None:
+    """raw_<feed> keeps the export's text (kept columns only); valid_<feed> the typed, checked rows."""
+    provenance = '"_sha256" VARCHAR NOT NULL, "_file" VARCHAR NOT NULL, "_extract_date" DATE NOT NULL, "_row" INTEGER'
+    raw_cols = ", ".join(f'"{name}" VARCHAR' for name in spec.columns)
+    typed_cols = ", ".join(f'"{name}" {_SQL_TYPES.get(col.type, "VARCHAR")}' for name, col in spec.columns.items())
+    con.execute(
+        f'CREATE TABLE IF NOT EXISTS {raw_table(spec.feed)} ({provenance}, "_problem" VARCHAR, {raw_cols})'
+    )
+    con.execute(f"CREATE TABLE IF NOT EXISTS {valid_table(spec.feed)} ({provenance}, {typed_cols})")
+
+
+def file_already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
+    """(feed, file name) of an earlier ingestion of the same bytes, if any."""
+    row = con.execute("SELECT feed, file_name FROM ingested_files WHERE sha256 = ?", [sha256]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def record_run_feed(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    feed: str,
+    outcome: str,
+    file_name: str | None = None,
+    sha256: str | None = None,
+    cause: str | None = None,
+) -> None:
+    con.execute(
+        "INSERT INTO run_feeds VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, feed, dt.datetime.now(), outcome, file_name, sha256, cause],
+    )
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a DataFrame whose columns are a subset of the table's, by name."""
+    con.register("_incoming", frame)
+    try:
+        names = ", ".join(f'"{name}"' for name in frame.columns)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+def file_figures(con: duckdb.DuckDBPyConnection, sha256: str) -> dict:
+    """The figures of one ingested file, as the operator and `kodomo status` see them (no values)."""
+    row = con.execute(
+        """SELECT feed, file_name, sha256, extract_date, rows_read, rows_valid, rows_quarantined, dropped_columns
+           FROM ingested_files WHERE sha256 = ?""",
+        [sha256],
+    ).fetchone()
+    if row is None:
+        raise KeyError("file not ingested")
+    reasons = dict(
+        con.execute(
+            """SELECT reason, count(DISTINCT row_number) FROM quarantine WHERE sha256 = ?
+               GROUP BY reason ORDER BY reason""",
+            [sha256],
+        ).fetchall()
+    )
+    return {
+        "file": row[1],
+        "sha256": row[2],
+        "extract_date": row[3].isoformat(),
+        "rows_read": row[4],
+        "rows_valid": row[5],
+        "rows_quarantined": row[6],
+        "quarantine_reasons": reasons,
+        "dropped_columns": list(row[7]),
+    }
+
+
+def conservation(con: duckdb.DuckDBPyConnection, feed: str, sha256: str) -> tuple[int, int, int]:
+    """(rows read, valid, quarantined) of one file, counted from the stored rows themselves."""
+    read = con.execute(f"SELECT count(*) FROM {raw_table(feed)} WHERE _sha256 = ?", [sha256]).fetchone()[0]
+    valid = con.execute(f"SELECT count(*) FROM {valid_table(feed)} WHERE _sha256 = ?", [sha256]).fetchone()[0]
+    held = con.execute(
+        "SELECT count(DISTINCT row_number) FROM quarantine WHERE sha256 = ? AND feed = ?", [sha256, feed]
+    ).fetchone()[0]
+    return read, valid, held
+
+
+def latest_run_feeds(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """The per-feed outcomes of the latest run recorded in this town's database."""
+    return con.execute(
+        """WITH latest AS (SELECT run_id FROM run_feeds ORDER BY recorded_at DESC LIMIT 1)
+           SELECT feed, outcome, file_name, sha256, cause FROM run_feeds
+           WHERE run_id = (SELECT run_id FROM latest) ORDER BY feed, recorded_at"""
+    ).fetchall()
