@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
 from kodomo_pipeline.config.feeds import SEX_VALUES, FeedSpec, load_feeds
@@ -175,6 +175,14 @@ class TownConfig(BaseModel):
         return resolve_under(root or data_root(), self.output_setting) / self.town
 
 
+def _shown(path: Path) -> str:
+    """A config path as operators see it: relative to the configuration root when inside it."""
+    try:
+        return str(path.resolve().relative_to(config_root()))
+    except ValueError:
+        return str(path)
+
+
 def _load_system(path: Path, feeds: dict[str, FeedSpec]) -> SystemFile:
     system = validate_model(SystemFile, read_yaml(path), path)
     for feed, mapping in system.feeds.items():
@@ -212,16 +220,18 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         if isinstance(entry, FeedRef):
             system_path = path.parent.parent / "systems" / f"{entry.system}.yaml"
             if not system_path.exists():
-                raise ConfigError(path, f"feeds.{feed}.system", f"no system file {system_path.name} in resources/systems")
+                raise ConfigError(
+                    path, f"feeds.{feed}.system", f"no system file {system_path.name} in resources/systems"
+                )
             system = _load_system(system_path, feeds)
             if feed not in system.feeds:
                 raise ConfigError(path, f"feeds.{feed}.system", f"system {entry.system!r} does not export {feed}")
             resolved[feed] = FeedLayout(
-                spec=feeds[feed], layout=system.layout, mapping=system.feeds[feed], source=str(system_path)
+                spec=feeds[feed], layout=system.layout, mapping=system.feeds[feed], source=_shown(system_path)
             )
         else:
             _check_mapping(path, f"feeds.{feed}", feed, entry, feeds)
-            resolved[feed] = FeedLayout(spec=feeds[feed], layout=town.layout, mapping=entry, source=str(path))
+            resolved[feed] = FeedLayout(spec=feeds[feed], layout=town.layout, mapping=entry, source=_shown(path))
     return TownConfig(
         town=town.town,
         name_ja=town.name_ja,

@@ -162,9 +162,7 @@ def apply_contract(raw: RawExport, feed: FeedLayout, resident_id_pattern: str, e
     )
     parts = [part for part in (malformed, decode_failures, schema_failures) if len(part)]
     quarantine = (
-        pd.concat(parts, ignore_index=True).drop_duplicates()
-        if parts
-        else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        pd.concat(parts, ignore_index=True).drop_duplicates() if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     )
     quarantine[ROW] = quarantine[ROW].astype("int64")
     bad_rows = set(quarantine[ROW])

@@ -129,9 +129,7 @@ def ingest_raw(
     earlier = tables.file_already_ingested(con, raw.sha256)
     if earlier is not None:
         tables.record_run_feed(con, run_id, feed, "already_ingested", snapshot.file_name, raw.sha256)
-        return RawOutcome(
-            feed, "already_ingested", snapshot.file_name, raw.sha256, previously_ingested_as=earlier[1]
-        )
+        return RawOutcome(feed, "already_ingested", snapshot.file_name, raw.sha256, previously_ingested_as=earlier[1])
     archived = paths.archive / feed / snapshot.file_name
     archived.parent.mkdir(parents=True, exist_ok=True)
     if not archived.exists():
@@ -225,4 +223,3 @@ def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, r
     )
     con.commit()
     return ValidateOutcome(feed, "validated", tables.file_figures(con, sha256))
-

@@ -25,7 +25,7 @@ def write_feed_csv(frame: pd.DataFrame, feed: FeedLayout, path: Path, trailing_b
     pipeline drops (本籍, 相談内容, 成績).
     """
     columns: list[pd.Series] = []
-    for header, canonical in feed.header_to_canonical.items():
+    for canonical in feed.header_to_canonical.values():
         if canonical in frame:
             columns.append(encode_column(frame[canonical], canonical, feed))
         else:

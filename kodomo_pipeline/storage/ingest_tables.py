@@ -68,9 +68,7 @@ def ensure_feed_tables(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> None:
     provenance = '"_sha256" VARCHAR NOT NULL, "_file" VARCHAR NOT NULL, "_extract_date" DATE NOT NULL, "_row" INTEGER'
     raw_cols = ", ".join(f'"{name}" VARCHAR' for name in spec.columns)
     typed_cols = ", ".join(f'"{name}" {_SQL_TYPES.get(col.type, "VARCHAR")}' for name, col in spec.columns.items())
-    con.execute(
-        f'CREATE TABLE IF NOT EXISTS {raw_table(spec.feed)} ({provenance}, "_problem" VARCHAR, {raw_cols})'
-    )
+    con.execute(f'CREATE TABLE IF NOT EXISTS {raw_table(spec.feed)} ({provenance}, "_problem" VARCHAR, {raw_cols})')
     con.execute(f"CREATE TABLE IF NOT EXISTS {valid_table(spec.feed)} ({provenance}, {typed_cols})")
 
 

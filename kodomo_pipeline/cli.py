@@ -1,0 +1,218 @@
+"""`kodomo`: the operators' and scripts' command line. It drives the same Dagster definitions as the UI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from kodomo_pipeline.config.errors import ConfigError
+from kodomo_pipeline.config.paths import config_root, data_root
+from kodomo_pipeline.config.towns import load_towns
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(TOKYO).date()
+
+
+def _town_choice() -> click.Choice:
+    try:
+        return click.Choice(sorted(load_towns()))
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD") from None
+
+
+@click.group()
+def main() -> None:
+    """こどもデータ連携: ingest, validate and judge the towns' nightly exports.
+
+    All state lives under the data root: $KODOMO_HOME, default ./data.
+    """
+
+
+@main.command()
+@click.option("--town", required=True, type=_town_choice())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--asof", required=True, callback=_parse_date, help="extract date YYYY-MM-DD")
+@click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--truth",
+    "truth_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="ground truth folder (default: <out>/truth)",
+)
+def generate(
+    town: str, out_dir: Path, asof: dt.date, population: int | None, seed: int, truth_dir: Path | None
+) -> None:
+    """Write realistic sample exports of a town, in its own layouts, plus ground truth."""
+    from kodomo_pipeline.generator import generate_town
+
+    started = time.perf_counter()
+    summary = generate_town(load_towns()[town], out_dir, truth_dir or out_dir / "truth", asof, population, seed)
+    click.echo(
+        f"{town}: {sum(summary.rows.values()):,} rows in {len(summary.rows)} files "
+        f"({time.perf_counter() - started:.1f} s) → {out_dir}"
+    )
+
+
+def _run_town(town: str, asof: dt.date | None, inbox: Path | None, out: Path | None) -> tuple[bool, dict]:
+    """Materialise the town's whole graph headless, recorded in the Dagster instance."""
+    from dagster import DagsterInstance
+
+    from kodomo_pipeline.orchestration.definitions import build_definitions
+    from kodomo_pipeline.orchestration.instance import prepare_dagster_home
+    from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
+    from kodomo_pipeline.status import town_status
+
+    root = data_root()
+    prepare_dagster_home(root)
+    job = build_definitions(root).resolve_job_def(job_name(town))
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            run_config=run_config_for(
+                root,
+                asof=asof.isoformat() if asof else None,
+                inbox=str(inbox.resolve()) if inbox else None,
+                out=str(out.resolve()) if out else None,
+            ),
+            instance=instance,
+            tags={TOWN_TAG: town, "kodomo/trigger": "cli"},
+            raise_on_error=False,
+        )
+    config = load_towns()[town]
+    status = town_status(config, root)
+    target = (out.resolve() / town) if out else config.output(root)
+    target.mkdir(parents=True, exist_ok=True)
+    stamp = (asof or _today()).strftime("%Y%m%d")
+    (target / f"ingest_status_{stamp}.json").write_text(json.dumps(status, ensure_ascii=False, indent=2), "utf-8")
+    return result.success, status
+
+
+def _count(entry: dict, key: str) -> str:
+    return "" if entry.get(key) is None else f"{entry[key]:,}"
+
+
+def _print_summary(status: dict) -> None:
+    click.echo(f"  {'feed':<16}{'outcome':<18}{'read':>9}{'valid':>9}{'held':>7}  file")
+    for feed, entry in sorted(status["feeds"].items()):
+        click.echo(
+            f"  {feed:<16}{entry['outcome']:<18}{_count(entry, 'rows_read'):>9}{_count(entry, 'rows_valid'):>9}"
+            f"{_count(entry, 'rows_quarantined'):>7}  {entry.get('file') or '-'}"
+        )
+        if entry.get("error"):
+            click.echo(f"  {'':<16}! {entry['error']}")
+
+
+@main.command()
+@click.option("--town", required=True, type=_town_choice())
+@click.option(
+    "--inbox",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="the town's own folder of <feed>_<YYYYMMDD>.csv files (default: from the town file)",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="outputs go to <out>/<town>/ (default: from the town file)",
+)
+@click.option("--asof", callback=_parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
+def run(town: str, inbox: Path | None, out: Path | None, asof: dt.date | None) -> None:
+    """Run a town's whole nightly graph now, through the same Dagster definitions as the schedule."""
+    ok, status = _run_town(town, asof, inbox, out)
+    click.echo(f"{town}: run {status['run_id'] or '-'} {'succeeded' if ok else 'FAILED (see below)'}")
+    _print_summary(status)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--town", required=True, type=_town_choice())
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(town: str, as_json: bool) -> None:
+    """What the latest run of a town did, per feed."""
+    from kodomo_pipeline.status import town_status
+
+    result = town_status(load_towns()[town], data_root())
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{town}: latest run {result['run_id'] or '(none yet)'}")
+    _print_summary(result)
+
+
+@main.command()
+@click.option("--asof", callback=_parse_date, default=None, help="extract date (default: today in Tokyo)")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(asof: dt.date | None, seed: int) -> None:
+    """Generate sample exports for every town into its inbox and run every town end to end."""
+    from kodomo_pipeline.generator import generate_town
+
+    asof = asof or _today()
+    root = data_root()
+    towns = load_towns()
+    click.echo(f"Demo as of {asof} under {root}")
+    steps = 2 * len(towns)
+    step = 0
+    failed = []
+    results = {}
+    for name, town in towns.items():
+        step += 1
+        started = time.perf_counter()
+        click.echo(f"[{step}/{steps}] generating {name} ({town.population:,} residents) ...", nl=False)
+        summary = generate_town(town, town.inbox(root), root / "truth" / name, asof, None, seed)
+        click.echo(
+            f" {sum(summary.rows.values()):,} rows in {len(summary.rows)} files ({time.perf_counter() - started:.1f} s)"
+        )
+    for name in towns:
+        step += 1
+        started = time.perf_counter()
+        click.echo(f"[{step}/{steps}] running {name} ...", nl=False)
+        ok, status = _run_town(name, asof, None, None)
+        results[name] = status
+        click.echo(f" {'ok' if ok else 'FAILED'} ({time.perf_counter() - started:.1f} s)")
+        if not ok:
+            failed.append(name)
+    click.echo("\nSummary")
+    for name, status in results.items():
+        click.echo(f"{name}:")
+        _print_summary(status)
+    click.echo(f"\nOutputs: {root / 'out'}   Dagster UI: `kodomo ui`, then http://127.0.0.1:3000")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--port", type=int, default=3000, show_default=True)
+def ui(port: int) -> None:
+    """Start the Dagster UI and daemon on this machine only (127.0.0.1)."""
+    from kodomo_pipeline.orchestration.instance import prepare_dagster_home
+
+    prepare_dagster_home(data_root())
+    env = dict(os.environ, KODOMO_HOME=str(data_root()))
+    workspace = config_root() / "workspace.yaml"
+    dagster = Path(sys.executable).with_name("dagster")
+    sys.exit(subprocess.call([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)], env=env))
+
+
+if __name__ == "__main__":
+    main()

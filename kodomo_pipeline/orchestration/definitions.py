@@ -1,0 +1,34 @@
+"""The one code location: every configured town's assets, checks, job, schedule and sensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import Definitions
+
+from kodomo_pipeline.config.paths import data_root
+from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
+from kodomo_pipeline.orchestration.resource import KodomoResource
+from kodomo_pipeline.orchestration.town_jobs import build_inbox_sensor, build_schedule, build_town_job
+
+
+def build_definitions(root: Path | None = None) -> Definitions:
+    root = root or data_root()
+    assets, jobs, schedules, sensors = [], [], [], []
+    for town in load_towns().values():
+        assets.extend(build_feed_assets(town))
+        job = build_town_job(town)
+        jobs.append(job)
+        schedules.append(build_schedule(town, job, root))
+        sensors.append(build_inbox_sensor(town, job, root))
+    return Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources={"kodomo": KodomoResource(home=str(root))},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,44 @@
+"""The run's view of the data root: where the town's inbox, database and outputs are, and the as-of date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+
+from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.ingest.steps import TownPaths
+from kodomo_pipeline.storage.town_db import open_town_db
+
+
+class KodomoResource(ConfigurableResource):
+    """Set per run from the CLI, the schedule or the sensor; defaults come from the town files."""
+
+    home: str
+    asof: str | None = None  # YYYY-MM-DD; empty = the newest extract in the inbox
+    inbox: str | None = None  # a run's own inbox folder for its town (`kodomo run --inbox`)
+    out: str | None = None  # output folder; files go to <out>/<town>/
+
+    @property
+    def root(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def asof_date(self) -> dt.date | None:
+        return dt.date.fromisoformat(self.asof) if self.asof else None
+
+    def paths(self, town: TownConfig) -> TownPaths:
+        return TownPaths.for_town(town, self.root, Path(self.inbox) if self.inbox else None)
+
+    def output_dir(self, town: TownConfig) -> Path:
+        return Path(self.out) / town.town if self.out else town.output(self.root)
+
+    @contextmanager
+    def database(self, town: TownConfig) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The town's own database; no other town's file is ever opened by its assets."""
+        with open_town_db(town.database(self.root)) as con:
+            yield con

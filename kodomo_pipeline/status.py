@@ -1,0 +1,42 @@
+"""What the latest run of a town did, per feed, from the town's own database (counts and names, no values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage.town_db import open_town_db
+
+
+def town_status(town: TownConfig, root: Path) -> dict:
+    """`{"town", "run_id", "feeds": {feed: {file, sha256, rows_read, rows_valid, rows_quarantined,
+    quarantine_reasons, dropped_columns, outcome[, error]}}}` for the latest run."""
+    database = town.database(root)
+    status: dict = {"town": town.town, "run_id": None, "feeds": {}}
+    if not database.exists():
+        return status
+    with open_town_db(database, read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_feeds'").fetchone()[
+            0
+        ]:
+            return status
+        status["run_id"] = con.execute("SELECT run_id FROM run_feeds ORDER BY recorded_at DESC LIMIT 1").fetchone()[0]
+        for feed, outcome, file_name, sha256, cause in tables.latest_run_feeds(con):
+            entry: dict = {
+                "file": file_name,
+                "sha256": sha256,
+                "rows_read": None,
+                "rows_valid": None,
+                "rows_quarantined": None,
+                "quarantine_reasons": {},
+                "dropped_columns": [],
+            }
+            if outcome in ("ingested", "already_ingested"):
+                entry |= tables.file_figures(con, sha256)
+                entry.pop("extract_date", None)
+            if cause:
+                entry["error"] = cause
+            entry["outcome"] = outcome
+            status["feeds"][feed] = entry
+    return status
