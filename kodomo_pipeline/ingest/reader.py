@@ -56,8 +56,20 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise UnreadableFile(path, f"wrong encoding: not valid {encoding} at byte {exc.start} (line {line})") from None
+        cause = f"wrong encoding: not valid {encoding} at byte {exc.start} (line {line})"
+        readable_as = [name for name in ALTERNATIVE_ENCODINGS if name != encoding and _decodes(data, name)]
+        if readable_as:
+            cause += f"; the file reads as {readable_as[0]}"
+        raise UnreadableFile(path, cause) from None
     return text.removeprefix("\ufeff")
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _records(text: str) -> list[list[str]]:
