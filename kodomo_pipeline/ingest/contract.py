@@ -20,8 +20,9 @@ from kodomo_pipeline.config.towns import FeedLayout
 from kodomo_pipeline.ingest.reader import ROW, RawExport
 from kodomo_pipeline.layout.values import decode_column
 
-KANA_PATTERN = r"^[\u30A1-\u30FC]+(\u3000[\u30A1-\u30FC]+)*$"
+KANA_PATTERN = "^[ァ-ー]+(　[ァ-ー]+)*$"  # katakana words (ァ U+30A1 … ー U+30FC), full-width spaces between
 _DTYPES = {"date": "datetime64[ns]", "month": "datetime64[ns]", "int": "Int64", "flag": "boolean"}
+TEXT = pd.StringDtype("pyarrow")
 _PANDERA_REASONS = {
     "not_nullable": "missing_required",
     "field_uniqueness": "duplicate_key",
@@ -84,7 +85,7 @@ def build_schema(feed: FeedLayout, resident_id_pattern: str, extract: dt.date) -
         checks = _column_checks(col, resident_id_pattern, extract)
         reasons.update({(name, number): reason for number, (_, reason) in enumerate(checks)})
         columns[name] = pa.Column(
-            _DTYPES.get(col.type, "string"), nullable=not col.required, checks=[check for check, _ in checks]
+            _DTYPES.get(col.type, TEXT), nullable=not col.required, checks=[check for check, _ in checks]
         )
     row_checks = [_row_check(rc.check, rc.column, rc.other) for rc in spec.row_checks]
     reasons.update({(None, number): "inconsistent_row" for number in range(len(row_checks))})
@@ -99,9 +100,9 @@ def decode_frame(raw: RawExport, feed: FeedLayout) -> tuple[pd.DataFrame, pd.Dat
     text = raw.frame
     for name, col in feed.spec.columns.items():
         if name not in text:
-            typed[name] = pd.Series(pd.NA, index=text.index, dtype=_DTYPES.get(col.type, "string"))
+            typed[name] = pd.Series(pd.NA, index=text.index, dtype=_DTYPES.get(col.type, TEXT))
             continue
-        decoded = decode_column(text[name].astype(str), name, feed)
+        decoded = decode_column(text[name], name, feed)
         typed[name] = decoded.values
         if decoded.failed.any():
             rows = text.loc[decoded.failed.to_numpy(), ROW]
@@ -128,7 +129,11 @@ def _pandera_failures(frame: pd.DataFrame, feed_schema: FeedSchema) -> pd.DataFr
         cases = exc.failure_cases
     else:
         return pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    cases = cases[cases["index"].notna()]
+    broken = cases[cases["index"].isna()]
+    if len(broken):
+        # A check that could not run at all is a fault of ours, not of the data: stop loudly.
+        first = broken.iloc[0]
+        raise RuntimeError(f"contract check {first['check']} on column {first['column']} could not run")
     # Only the check's identity is kept, never `failure_case` (the value itself).
     reason = cases.apply(_reason, axis=1, reasons=feed_schema.reasons) if len(cases) else pd.Series(dtype=str)
     check = cases["check"].astype(str)

@@ -1,8 +1,10 @@
 """Read one export file into canonical raw text columns, keeping row numbers and dropping what is not needed.
 
-The csv module (not pandas' C parser) reads the records because a row with a
-wrong number of fields must be quarantined, not dropped or fatal; it is fast
-enough (about a million rows a second) and keeps record numbers exact.
+A row with a wrong number of fields must be quarantined, not dropped or fatal,
+and every row keeps its record number. pyarrow's parser does both for files
+without quote characters (one record per line, the usual system export); a
+file with quoted fields, which may hold line breaks, goes through the csv
+module record by record instead.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from kodomo_pipeline.config.towns import FeedLayout
 
 ROW = "_row"  # 1-based record number in the file, header = row 0
+TEXT = pd.StringDtype("pyarrow")
 ALTERNATIVE_ENCODINGS = ("utf-8-sig", "cp932")
 
 
@@ -72,21 +79,87 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
-def _records(text: str) -> list[list[str]]:
+def _split_header(path: Path, text: str) -> tuple[list[str], str]:
+    first, _, rest = text.partition("\n")
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
+        header = next(csv.reader([first.rstrip("\r")]), [])
     except csv.Error as exc:
-        raise UnreadableFile(Path("?"), f"not CSV: {exc}") from None
+        raise UnreadableFile(path, f"not CSV: {exc}") from None
+    return [name.strip() for name in header], rest
 
 
-def _header(path: Path, data: bytes, feed: FeedLayout) -> tuple[list[str], list[list[str]]]:
-    text = _decode(path, data, feed.layout.encoding)
-    try:
-        records = _records(text)
-    except UnreadableFile as exc:
-        raise UnreadableFile(path, exc.cause) from None
-    header = [name.strip() for name in records[0]] if records else []
-    return header, records[1:]
+Parsed = tuple[pa.Table, np.ndarray, dict[int, str]]  # good rows, their record numbers, malformed records
+
+
+def _parse_unquoted(body: str, width: int) -> Parsed:
+    """Fast path for files without quote characters, where every line is one record: pyarrow's parser.
+
+    Parsed on both cores first; only a file with malformed lines is parsed again on one thread, the
+    mode in which pyarrow reports their line numbers.
+    """
+    data = body.encode("utf-8")
+    names = [f"c{i}" for i in range(width)]
+    bad: dict[int, str] = {}
+
+    def invalid(row: pacsv.InvalidRow) -> str:
+        bad[row.number or 0] = "empty_row" if not row.text.strip() else "wrong_field_count"
+        return "skip"
+
+    def parse(threads: bool) -> pa.Table:
+        bad.clear()
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+            ),
+        )
+
+    table = parse(threads=True)
+    if bad:
+        table = parse(threads=False)
+    # Every line is a record: good rows are the line numbers that were not malformed, in order.
+    is_good = np.ones(table.num_rows + len(bad), dtype=bool)
+    is_good[np.fromiter(bad, dtype=np.int64, count=len(bad)) - 1] = False
+    return table, np.flatnonzero(is_good) + 1, bad
+
+
+def _parse_quoted(body: str, width: int) -> Parsed:
+    """Exact path for files with quoted fields (which may hold line breaks): the csv module, record by record."""
+    bad: dict[int, str] = {}
+    good: list[list[str]] = []
+    numbers: list[int] = []
+    for number, record in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
+        if len(record) == width:
+            good.append(record)
+            numbers.append(number)
+        else:
+            bad[number] = "empty_row" if not any(v.strip() for v in record) else "wrong_field_count"
+    columns = list(zip(*good, strict=True)) if good else [()] * width
+    table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
+    return table, np.array(numbers, dtype=np.int64), bad
+
+
+def _set_aside_empty_rows(parsed: Parsed) -> Parsed:
+    """Empty lines at the end are not rows (exports often end with one); empty lines inside are `empty_row`."""
+    table, numbers, bad = parsed
+    empty = np.zeros(table.num_rows, dtype=bool)
+    if table.num_columns:
+        # Only rows whose first field is empty can be empty rows: check the other fields for those alone.
+        candidates = np.flatnonzero(pc.equal(pc.utf8_trim_whitespace(table.column(0)), "").to_numpy(False))
+        if len(candidates):
+            subset = table.take(pa.array(candidates))
+            blank = np.ones(len(candidates), dtype=bool)
+            for column in subset.columns:
+                blank &= pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
+            empty[candidates[blank]] = True
+    last_content = max(
+        [*numbers[~empty].tolist()[-1:], *(n for n, why in bad.items() if why != "empty_row")], default=0
+    )
+    bad = {n: why for n, why in bad.items() if n <= last_content}
+    bad |= {int(n): "empty_row" for n in numbers[empty] if n <= last_content}
+    return table.filter(pa.array(~empty)), numbers[~empty], bad
 
 
 def _explain_missing_headers(path: Path, data: bytes, feed: FeedLayout, missing: list[str]) -> str:
@@ -113,7 +186,7 @@ def read_export(path: Path, feed: FeedLayout) -> RawExport:
         raise UnreadableFile(path, "empty file")
     if b"\x00" in data:
         raise UnreadableFile(path, "not a CSV text file (it contains NUL bytes; a spreadsheet or archive?)")
-    header, records = _header(path, data, feed)
+    header, body = _split_header(path, _decode(path, data, feed.layout.encoding))
     if len(set(header)) != len(header):
         duplicated = sorted({name for name in header if header.count(name) > 1})
         raise UnreadableFile(path, f"duplicate header(s): {', '.join(duplicated)}")
@@ -122,29 +195,16 @@ def read_export(path: Path, feed: FeedLayout) -> RawExport:
     missing_required = [h for h in required_headers if h not in header]
     if missing_required:
         raise UnreadableFile(path, _explain_missing_headers(path, data, feed, missing_required))
-    while records and not any(value.strip() for value in records[-1]):
-        records.pop()  # trailing empty lines are not rows
-    width = len(header)
-    malformed: dict[int, str] = {}
-    good: list[list[str]] = []
-    rows: list[int] = []
-    for number, record in enumerate(records, start=1):
-        if len(record) == width:
-            good.append(record)
-            rows.append(number)
-        elif not any(value.strip() for value in record):
-            malformed[number] = "empty_row"
-        else:
-            malformed[number] = "wrong_field_count"
-    columns = list(zip(*good, strict=True)) if good else [()] * width
+    parse = _parse_quoted if '"' in body else _parse_unquoted
+    table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
     frame = pd.DataFrame(
         {
-            canonical: pd.Series(columns[header.index(h)], dtype=object)
+            canonical: table.column(header.index(h)).to_pandas(types_mapper={pa.string(): TEXT}.get)
             for h, canonical in mapping.items()
             if h in header
         }
     )
-    frame[ROW] = pd.Series(rows, dtype="int64")
+    frame[ROW] = numbers
     return RawExport(
         file_name=path.name,
         sha256=file_sha256(data),

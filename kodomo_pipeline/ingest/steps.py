@@ -180,7 +180,7 @@ class ValidateOutcome:
 
 
 def _stored_export(con: duckdb.DuckDBPyConnection, feed: str, sha256: str, columns: list[str]) -> RawExport:
-    frame = con.execute(f"SELECT * FROM {tables.raw_table(feed)} WHERE _sha256 = ? ORDER BY {ROW}", [sha256]).df()
+    frame = tables.read_frame(con, f"SELECT * FROM {tables.raw_table(feed)} WHERE _sha256 = ? ORDER BY {ROW}", [sha256])
     bad = frame["_problem"].notna()
     malformed = dict(zip(frame.loc[bad, ROW].astype(int), frame.loc[bad, "_problem"], strict=True))
     good = frame.loc[~bad, [*columns, ROW]].reset_index(drop=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import jaconv
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kodomo_pipeline.config.feeds import ColumnSpec
 from kodomo_pipeline.config.towns import DateStyle, FeedLayout, Layout
@@ -104,13 +106,27 @@ def canonical_name(text: str) -> str:
     return _SPACES.sub(FULLWIDTH_SPACE, text.strip())
 
 
+_TEXT = pd.StringDtype("pyarrow")
+
+
+def _typed(values: list[object], dtype: str) -> pd.api.extensions.ExtensionArray | pd.DatetimeIndex:
+    if dtype == "date":
+        return pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype=object)))
+    if dtype == "Int64":
+        return pd.array(values, dtype="Int64")
+    if dtype == "boolean":
+        return pd.array(values, dtype="boolean")
+    return pd.array(values, dtype=_TEXT)
+
+
 def _map_unique(raw: pd.Series, parse: Callable[[str], object], reason: str, dtype: str) -> Decoded:
-    """Parse each distinct non-empty value once; empty stays missing; failures are marked."""
-    codes, uniques = pd.factorize(raw, sort=False)
+    """Parse each distinct value once (surrounding spaces ignored); empty stays missing; failures are marked."""
+    codes, uniques = pd.factorize(raw, sort=False, use_na_sentinel=True)
     parsed: list[object] = []
-    bad = np.zeros(len(uniques), dtype=bool)
-    for i, text in enumerate(uniques):
-        if text == "":
+    bad = np.zeros(len(uniques) + 1, dtype=bool)  # the extra slot is for missing (code -1)
+    for i, value in enumerate(uniques):
+        text = str(value).strip()
+        if not text:
             parsed.append(None)
             continue
         try:
@@ -118,20 +134,10 @@ def _map_unique(raw: pd.Series, parse: Callable[[str], object], reason: str, dty
         except (ValueUnreadable, WarekiError, KeyError, ValueError):
             parsed.append(None)
             bad[i] = True
-    table = pd.Series(parsed, dtype=object)
-    values = table.take(codes).reset_index(drop=True) if len(uniques) else pd.Series([None] * len(raw), dtype=object)
-    failed = pd.Series(bad[codes] if len(uniques) else np.zeros(len(raw), dtype=bool))
-    values.index = raw.index
-    failed.index = raw.index
-    if dtype == "date":
-        values = pd.to_datetime(values)
-    elif dtype == "Int64":
-        values = values.astype("Int64")
-    elif dtype == "boolean":
-        values = values.astype("boolean")
-    else:
-        values = values.astype("string")
-    return Decoded(values, failed, reason)
+    table = _typed([*parsed, None], dtype)
+    codes = np.where(codes < 0, len(uniques), codes)
+    values = pd.Series(table.take(codes), index=raw.index)
+    return Decoded(values, pd.Series(bad[codes], index=raw.index), reason)
 
 
 def _code_parser(codes: dict[str, bool | str]) -> Callable[[str], bool | str]:
@@ -141,16 +147,26 @@ def _code_parser(codes: dict[str, bool | str]) -> Callable[[str], bool | str]:
     return parse
 
 
+def _arrow_text(raw: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """Trimmed text, empty as missing, computed by Arrow over the whole column (no per-value Python)."""
+    text = pc.utf8_trim_whitespace(pa.array(raw, type=pa.string()))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _as_text(values: pa.Array, index: pd.Index) -> Decoded:
+    series = pd.Series(pd.array(values, dtype=_TEXT), index=index)
+    return Decoded(series, pd.Series(False, index=index), "")
+
+
 def decode_column(raw: pd.Series, column: str, feed: FeedLayout) -> Decoded:
     """Export text → canonical values for one column, by the column's type and the feed's layout."""
     spec: ColumnSpec = feed.spec.columns[column]
     layout: Layout = feed.layout
-    stripped = raw.str.strip()
     kind = spec.type
     if kind == "date":
-        return _map_unique(stripped, lambda t: _parse_ymd(t, layout.date_style), "unreadable_date", "date")
+        return _map_unique(raw, lambda t: _parse_ymd(t, layout.date_style), "unreadable_date", "date")
     if kind == "month":
-        return _map_unique(stripped, lambda t: _parse_ym(t, layout.month_style), "unreadable_month", "date")
+        return _map_unique(raw, lambda t: _parse_ym(t, layout.month_style), "unreadable_month", "date")
     if kind == "int":
 
         def parse_int(text: str) -> int:
@@ -159,16 +175,20 @@ def decode_column(raw: pd.Series, column: str, feed: FeedLayout) -> Decoded:
                 raise ValueUnreadable("not an integer")
             return int(text)
 
-        return _map_unique(stripped, parse_int, "not_an_integer", "Int64")
+        return _map_unique(raw, parse_int, "not_an_integer", "Int64")
     codes = feed.codes_for(column)
     if codes is not None:
         is_bool = all(isinstance(v, bool) for v in codes.values())
-        return _map_unique(stripped, _code_parser(codes), "unknown_code", "boolean" if is_bool else "string")
+        return _map_unique(raw, _code_parser(codes), "unknown_code", "boolean" if is_bool else "string")
     if kind == "kana":
-        return _map_unique(stripped, canonical_kana, "unreadable_kana", "string")
+        if layout.kana_style == "hiragana":
+            return _map_unique(raw, canonical_kana, "unreadable_kana", "string")
+        # Same result as canonical_kana for katakana input, done by Arrow for the whole column.
+        text = pc.utf8_normalize(_arrow_text(raw), form="NFKC")
+        return _as_text(pc.replace_substring_regex(text, r"[\s\x{3000}]+", FULLWIDTH_SPACE), raw.index)
     if kind == "name":
-        return _map_unique(stripped, canonical_name, "unreadable_name", "string")
-    return _map_unique(stripped, str, "unreadable_text", "string")
+        return _as_text(pc.replace_substring_regex(_arrow_text(raw), r"[\s\x{3000}]+", FULLWIDTH_SPACE), raw.index)
+    return _as_text(_arrow_text(raw), raw.index)
 
 
 # --- the other direction, for the sample-data generator -------------------------------------------
