@@ -24,6 +24,7 @@ from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
 from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_export
 from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage.ingest_tables import fetch_one
 
 
 @dataclass
@@ -184,7 +185,7 @@ def _stored_export(con: duckdb.DuckDBPyConnection, feed: str, sha256: str, colum
     bad = frame["_problem"].notna()
     malformed = dict(zip(frame.loc[bad, ROW].astype(int), frame.loc[bad, "_problem"], strict=True))
     good = frame.loc[~bad, [*columns, ROW]].reset_index(drop=True)
-    meta = con.execute("SELECT file_name, size_bytes FROM ingested_files WHERE sha256 = ?", [sha256]).fetchone()
+    meta = fetch_one(con, "SELECT file_name, size_bytes FROM ingested_files WHERE sha256 = ?", [sha256])
     return RawExport(meta[0], sha256, meta[1], good, malformed, dropped_columns=[])
 
 
@@ -193,10 +194,11 @@ def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, r
     layout = town.feeds[feed]
     tables.ensure_bookkeeping(con)
     tables.ensure_feed_tables(con, layout.spec)
-    row = con.execute(
+    row = fetch_one(
+        con,
         "SELECT outcome, sha256 FROM run_feeds WHERE run_id = ? AND feed = ? ORDER BY recorded_at DESC LIMIT 1",
         [run_id, feed],
-    ).fetchone()
+    )
     if row is None or row[0] in ("no_file", "failed"):
         return ValidateOutcome(feed, "no_file")
     outcome, sha256 = row
@@ -206,7 +208,7 @@ def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, r
     # Text columns the town does not export are absent from the decoded frame, as at ingestion.
     present = [name for name in layout.spec.columns if name in layout.header_to_canonical.values()]
     raw.frame = raw.frame[[*present, ROW]]
-    extract = con.execute("SELECT extract_date FROM ingested_files WHERE sha256 = ?", [sha256]).fetchone()[0]
+    extract = fetch_one(con, "SELECT extract_date FROM ingested_files WHERE sha256 = ?", [sha256])[0]
     result = apply_contract(raw, layout, town.resident_id_pattern, extract)
     valid = result.valid.assign(_sha256=sha256, _file=raw.file_name, _extract_date=extract)
     held = result.quarantine.rename(columns={ROW: "row_number", "column": "column_name", "check": "check_name"})

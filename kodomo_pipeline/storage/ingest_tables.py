@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query, fetching the result to the end (DuckDB 2 blocks a connection until then)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
 def ensure_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_BOOKKEEPING)
 
@@ -75,7 +81,7 @@ def ensure_feed_tables(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> None:
 
 def file_already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
     """(feed, file name) of an earlier ingestion of the same bytes, if any."""
-    row = con.execute("SELECT feed, file_name FROM ingested_files WHERE sha256 = ?", [sha256]).fetchone()
+    row = fetch_one(con, "SELECT feed, file_name FROM ingested_files WHERE sha256 = ?", [sha256])
     return (row[0], row[1]) if row else None
 
 
@@ -106,11 +112,12 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
 
 def file_figures(con: duckdb.DuckDBPyConnection, sha256: str) -> dict:
     """The figures of one ingested file, as the operator and `kodomo status` see them (no values)."""
-    row = con.execute(
+    row = fetch_one(
+        con,
         """SELECT feed, file_name, sha256, extract_date, rows_read, rows_valid, rows_quarantined, dropped_columns
            FROM ingested_files WHERE sha256 = ?""",
         [sha256],
-    ).fetchone()
+    )
     if row is None:
         raise KeyError("file not ingested")
     reasons = dict(
@@ -140,11 +147,11 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.Dat
 
 def conservation(con: duckdb.DuckDBPyConnection, feed: str, sha256: str) -> tuple[int, int, int]:
     """(rows read, valid, quarantined) of one file, counted from the stored rows themselves."""
-    read = con.execute(f"SELECT count(*) FROM {raw_table(feed)} WHERE _sha256 = ?", [sha256]).fetchone()[0]
-    valid = con.execute(f"SELECT count(*) FROM {valid_table(feed)} WHERE _sha256 = ?", [sha256]).fetchone()[0]
-    held = con.execute(
-        "SELECT count(DISTINCT row_number) FROM quarantine WHERE sha256 = ? AND feed = ?", [sha256, feed]
-    ).fetchone()[0]
+    read = fetch_one(con, f"SELECT count(*) FROM {raw_table(feed)} WHERE _sha256 = ?", [sha256])[0]
+    valid = fetch_one(con, f"SELECT count(*) FROM {valid_table(feed)} WHERE _sha256 = ?", [sha256])[0]
+    held = fetch_one(
+        con, "SELECT count(DISTINCT row_number) FROM quarantine WHERE sha256 = ? AND feed = ?", [sha256, feed]
+    )[0]
     return read, valid, held
 
 
