@@ -218,3 +218,21 @@ def test_unreadable_files_say_which_file_and_why(tmp_path: Path, towns) -> None:
             read_export(path, layout)
         assert words in str(caught.value), name
         assert str(caught.value).startswith(path.name)
+
+
+def test_quoted_fields_with_line_breaks_keep_record_numbers(tmp_path: Path, towns) -> None:
+    """Free text (相談内容) may hold commas and line breaks in quotes; rows still count as records."""
+    layout = towns["kawashima"].feeds["jido_soudan"]
+    text = (
+        "相談番号,宛名番号,受付日,相談種別,虐待種別,対応状況,要対協登録,相談内容\r\n"
+        'C1,0000000001,R07.04.01,虐待,ネグレクト,継続,1,"二行の\r\n記録, 含む"\r\n'
+        "C2,0000000002,R07.04.02,育成,,終結,0,短い\r\n"
+        'C3,0000000003,R07.04.03,障害,,継続,0,"引用""符"""\r\n'
+    )
+    path = tmp_path / "jido_soudan_20261101.csv"
+    path.write_bytes(text.encode("cp932"))
+    raw, result = _contract(path, towns, feed="jido_soudan")
+    assert raw.rows_read == 3 and raw.dropped_columns == ["相談内容"]
+    assert list(result.valid["_row"]) == [1, 2, 3]
+    assert list(result.valid["case_no"]) == ["C1", "C2", "C3"]
+    assert "相談内容" not in result.valid.columns
