@@ -87,14 +87,17 @@ def _run_town(town: str, asof: dt.date | None, inbox: Path | None, out: Path | N
     root = data_root()
     prepare_dagster_home(root)
     job = build_definitions(root).resolve_job_def(job_name(town))
+    run_config = run_config_for(
+        root,
+        asof=asof.isoformat() if asof else None,
+        inbox=str(inbox.resolve()) if inbox else None,
+        out=str(out.resolve()) if out else None,
+    )
+    # The terminal shows warnings and failures; the full event log is in the instance (Dagster UI).
+    run_config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            run_config=run_config_for(
-                root,
-                asof=asof.isoformat() if asof else None,
-                inbox=str(inbox.resolve()) if inbox else None,
-                out=str(out.resolve()) if out else None,
-            ),
+            run_config=run_config,
             instance=instance,
             tags={TOWN_TAG: town, "kodomo/trigger": "cli"},
             raise_on_error=False,

@@ -222,7 +222,6 @@ def test_unreadable_files_say_which_file_and_why(tmp_path: Path, towns) -> None:
 
 def test_quoted_fields_with_line_breaks_keep_record_numbers(tmp_path: Path, towns) -> None:
     """Free text (相談内容) may hold commas and line breaks in quotes; rows still count as records."""
-    layout = towns["kawashima"].feeds["jido_soudan"]
     text = (
         "相談番号,宛名番号,受付日,相談種別,虐待種別,対応状況,要対協登録,相談内容\r\n"
         'C1,0000000001,R07.04.01,虐待,ネグレクト,継続,1,"二行の\r\n記録, 含む"\r\n'
@@ -236,3 +235,10 @@ def test_quoted_fields_with_line_breaks_keep_record_numbers(tmp_path: Path, town
     assert list(result.valid["_row"]) == [1, 2, 3]
     assert list(result.valid["case_no"]) == ["C1", "C2", "C3"]
     assert "相談内容" not in result.valid.columns
+
+
+def test_a_header_only_file_is_a_valid_export_with_no_rows(tmp_path: Path, towns) -> None:
+    layout = towns["misato"].feeds["taio_kekka"]
+    path = write_export(tmp_path / "taio_kekka_20261101.csv", layout, [])
+    raw, result = _contract(path, towns, town="misato", feed="taio_kekka")
+    assert raw.rows_read == 0 and result.valid.empty and result.quarantine.empty
