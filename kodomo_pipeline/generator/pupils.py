@@ -1,0 +1,145 @@
+"""Children as nurseries and schools know them: resident children and outsiders in one table, with guardians.
+
+The nursery and school feeds carry no resident ID; both draw their records
+from this table so that a child's records agree across the two systems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kodomo_pipeline.generator import dates as D
+from kodomo_pipeline.generator.context import Context
+from kodomo_pipeline.generator.outsiders import Outsiders, build_outsiders, outsider_identity
+from kodomo_pipeline.generator.places import Addresses, school_address
+from kodomo_pipeline.generator.population import AUNT, CHILD0, FATHER, GF, GM, MOTHER, SLOT_KEY
+
+
+@dataclass(frozen=True)
+class Pupils:
+    """Timeline children (residents first, then outsiders), index i."""
+
+    person: np.ndarray  # resident person index, -1 for outsiders
+    outsider: np.ndarray  # outsider index, -1 for residents
+    key: np.ndarray
+    birth: np.ndarray
+    female: np.ndarray
+    start: np.ndarray  # first day in the catchment (outsiders: birth)
+    exit: np.ndarray
+    hh: np.ndarray  # -1 for outsiders
+    twin: np.ndarray
+    dd: np.ndarray
+    ab: np.ndarray
+    poor: np.ndarray
+    outsiders: Outsiders
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+
+def build_pupils(ctx: Context) -> Pupils:
+    """Every timeline child and every outsider, with the latent flags nurseries and schools react to."""
+    w, rng = ctx.world, ctx.rng
+    out = build_outsiders(ctx)
+    child = np.flatnonzero(w.slot >= CHILD0)
+    n_r, n_o = len(child), len(out)
+    ab_o = rng.uniform("out_ab", out.key) < 0.015
+    return Pupils(
+        person=np.concatenate([child, np.full(n_o, -1)]),
+        outsider=np.concatenate([np.full(n_r, -1), np.arange(n_o)]),
+        key=np.concatenate([w.pkey[child], out.key]),
+        birth=np.concatenate([w.birth[child], out.birth]),
+        female=np.concatenate([w.female[child], out.female]),
+        start=np.concatenate([w.start[child], out.birth]),
+        exit=np.concatenate([w.exit[child], np.full(n_o, D.NEVER)]),
+        hh=np.concatenate([w.hh[child], np.full(n_o, -1)]),
+        twin=np.concatenate([w.twin[child], np.zeros(n_o, dtype=bool)]),
+        dd=np.concatenate([w.dd[child], rng.uniform("out_dd", out.key) < 0.025]),
+        ab=np.concatenate([w.ab_risk[w.hh[child]], ab_o]),
+        poor=np.concatenate([w.poor[w.hh[child]], rng.uniform("out_poor", out.key) < 0.1 + 0.3 * ab_o]),
+        outsiders=out,
+    )
+
+
+def person_at(ctx: Context, hh: np.ndarray, slot: int) -> np.ndarray:
+    """Person index of a household's member in `slot`, -1 when there is none."""
+    pkey = ctx.world.pkey  # ascending (household-major, then slot)
+    want = hh * SLOT_KEY + slot
+    pos = np.minimum(np.searchsorted(pkey, want), len(pkey) - 1)
+    return np.where((hh >= 0) & (pkey[pos] == want), pos, -1)
+
+
+def guardians(ctx: Context, hh: np.ndarray, day: np.ndarray, prefer_father: np.ndarray) -> np.ndarray:
+    """The guardian a form names on `day`: a parent living in the household, else a grandparent or aunt."""
+    w = ctx.world
+    out = np.full(len(hh), -1, dtype=np.int64)
+    order_f = (FATHER, MOTHER, GM, GF, AUNT)
+    order_m = (MOTHER, FATHER, GM, GF, AUNT)
+    for order, mask in ((order_f, prefer_father), (order_m, ~prefer_father)):
+        for slot in order:
+            cand = person_at(ctx, hh, slot)
+            there = (cand >= 0) & (w.start[np.maximum(cand, 0)] <= day) & (w.exit[np.maximum(cand, 0)] > day)
+            fill = mask & (out < 0) & there
+            out[fill] = cand[fill]
+    return out
+
+
+@dataclass(frozen=True)
+class Identity:
+    """How a child appears on a form: registered name, kana, birth date, guardian, address."""
+
+    kanji: np.ndarray  # registered form (noise decides what the form holds)
+    kana: np.ndarray
+    guardian: np.ndarray  # registered form of the guardian's name, None when unknown
+    address: np.ndarray | None
+
+
+def identities(
+    ctx: Context,
+    pupils: Pupils,
+    idx: np.ndarray,
+    day: np.ndarray,
+    prefer_father: np.ndarray,
+    old_address: np.ndarray | None,
+) -> Identity:
+    """Identity of pupils `idx` as of `day` (address: the household's old or new lot; None → no address)."""
+    n = len(idx)
+    kanji = np.empty(n, dtype=object)
+    kana = np.empty(n, dtype=object)
+    guardian = np.full(n, None, dtype=object)
+    address = np.empty(n, dtype=object) if old_address is not None else None
+    res = pupils.person[idx] >= 0
+    r_idx = np.flatnonzero(res)
+    if len(r_idx):
+        persons = pupils.person[idx[r_idx]]
+        names = ctx.names(persons)
+        kanji[r_idx] = names.kanji
+        kana[r_idx] = names.kana
+        g = guardians(ctx, pupils.hh[idx[r_idx]], day[r_idx], prefer_father[r_idx])
+        has_g = g >= 0
+        if has_g.any():
+            guardian[r_idx[has_g]] = ctx.names(g[has_g]).kanji
+        if address is not None:
+            w = ctx.world
+            hh = pupils.hh[idx[r_idx]]
+            both = Addresses(
+                *(
+                    np.concatenate([getattr(w.addr_old, f), getattr(w.addr_new, f)])
+                    for f in Addresses.__dataclass_fields__
+                )
+            )
+            moved = (w.move2[hh] <= day[r_idx]) & ~old_address[r_idx]
+            rows = np.where(moved, hh + w.n_households, hh)
+            style = ctx.rng.integers("addr_style", 0, 4, pupils.key[idx[r_idx]])
+            address[r_idx] = school_address(ctx.places, both, rows, style)
+    o_idx = np.flatnonzero(~res)
+    if len(o_idx):
+        ident = outsider_identity(ctx, pupils.outsiders, pupils.outsider[idx[o_idx]])
+        kanji[o_idx] = ident.kanji
+        kana[o_idx] = ident.kana
+        guardian[o_idx] = ident.guardian
+        if address is not None:
+            address[o_idx] = ident.address
+    return Identity(kanji, kana, guardian, address)
