@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
+INSTALLED_CONFIG = Path(sys.prefix) / "share" / "kodomo-pipeline"  # the wheel's data-files (pyproject.toml)
 
 
 def config_root() -> Path:
-    """The folder holding assets/ and resources/: KODOMO_CONFIG, else the checkout."""
+    """The folder holding assets/ and resources/: KODOMO_CONFIG, else the checkout, else the wheel's copy."""
     env = os.environ.get("KODOMO_CONFIG")
-    return Path(env).resolve() if env else PACKAGE_DIR.parent
+    if env:
+        return Path(env).resolve()
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "resources" / "towns").is_dir():
+        return checkout
+    return INSTALLED_CONFIG.resolve()
 
 
 def data_root() -> Path:

@@ -1,0 +1,1 @@
+"""Deployment helpers for the town's closed network: an offline wheelhouse and its installer."""
