@@ -28,6 +28,10 @@ ASOF = dt.date(2026, 11, 26)
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): unlike ru_maxrss, it is not inherited across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

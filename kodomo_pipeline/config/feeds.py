@@ -29,6 +29,7 @@ class ColumnSpec(_Strict):
     personal: PersonalClass | None = None
     special_care: bool = False
     not_after_extract: bool = False
+    references: Literal["resident", "household"] | None = None  # names a registry person or household
     description: str | None = None
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from dagster import Definitions
 from kodomo_pipeline.config.paths import data_root
 from kodomo_pipeline.config.towns import load_towns
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
+from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.orchestration.town_jobs import build_inbox_sensor, build_schedule, build_town_job
 
@@ -18,6 +19,7 @@ def build_definitions(root: Path | None = None) -> Definitions:
     assets, jobs, schedules, sensors = [], [], [], []
     for town in load_towns().values():
         assets.extend(build_feed_assets(town))
+        assets.extend(build_linkage_assets(town))
         job = build_town_job(town)
         jobs.append(job)
         schedules.append(build_schedule(town, job, root))

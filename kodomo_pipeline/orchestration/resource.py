@@ -12,6 +12,7 @@ from dagster import ConfigurableResource
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.steps import TownPaths
+from kodomo_pipeline.storage.snapshots import newest_extract
 from kodomo_pipeline.storage.town_db import open_town_db
 
 
@@ -30,6 +31,10 @@ class KodomoResource(ConfigurableResource):
     @property
     def asof_date(self) -> dt.date | None:
         return dt.date.fromisoformat(self.asof) if self.asof else None
+
+    def judgment_date(self, con: duckdb.DuckDBPyConnection) -> dt.date:
+        """T: the run's as-of date, else the newest extract ingested (the normal night), else today."""
+        return self.asof_date or newest_extract(con) or dt.date.today()
 
     def paths(self, town: TownConfig) -> TownPaths:
         return TownPaths.for_town(town, self.root, Path(self.inbox) if self.inbox else None)

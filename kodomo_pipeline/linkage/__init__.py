@@ -1,0 +1,1 @@
+"""名寄せ: linking nursery and school records, which carry no resident ID, to registry persons."""

@@ -1,0 +1,96 @@
+"""Matching keys for Japanese names and addresses, one field at a time (never a whole name string).
+
+Kanji numerals in addresses use kanjize (MIT). Variant kanji (異体字/旧字体) use jpnorm
+(MIT OR Apache-2.0, a maintained Rust-backed normaliser): its `kyujitai_to_shinjitai` and
+`unify_itaiji` tables map 髙→高, 﨑→崎, 邉/邊→辺, 齋→斎, 濵/濱→浜, 澤→沢, 櫻→桜, 廣→広, 國→国, 德→徳, 𠮷→吉, 冨→富 … .
+`VARIANT_SUPPLEMENT` adds the few pairs registries and school systems confuse that it
+keeps apart. The registered original is always kept beside the key; keys are for matching only.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import jaconv
+from jpnorm import Normalizer
+from kanjize import kanji2number
+
+FULLWIDTH_SPACE = "\u3000"
+
+# Pairs that jpnorm keeps apart but registries and school systems write interchangeably.
+VARIANT_SUPPLEMENT: dict[str, list[str]] = {
+    "斎": ["齊", "斉"],  # 齋藤/齊藤/斉藤/斎藤: one surname for matching
+    "桑": ["桒"],
+    "吉": ["𠮷"],
+}
+
+_KANJI = Normalizer(
+    None, nfkc=True, kyujitai_to_shinjitai=True, unify_itaiji=True, remove_variation_selectors=True
+).with_custom_dict(VARIANT_SUPPLEMENT)
+_ADDRESS = Normalizer(None, nfkc=True, unify_hyphens=True, kyujitai_to_shinjitai=True, unify_itaiji=True)
+
+_VOWEL_ROWS = {
+    "a": "アカガサザタダナハバパマヤャラワァ",
+    "i": "イキギシジチヂニヒビピミリィ",
+    "u": "ウクグスズツヅヌフブプムユュルゥヴ",
+    "e": "エケゲセゼテデネヘベペメレェ",
+    "o": "オコゴソゾトドノホボポモヨョロヲォ",
+}
+_VOWEL_OF = {kana: vowel for vowel, row in _VOWEL_ROWS.items() for kana in row}
+# A vowel kana that only lengthens the vowel before it: ユウ/ユー, ケイ/ケー, オオ/オー, ニイ/ニー.
+_LENGTHENS = {"ウ": {"u", "o"}, "イ": {"e", "i"}, "オ": {"o"}, "ア": {"a"}, "エ": {"e"}}
+_KANA_EQUIVALENTS = str.maketrans({"ヅ": "ズ", "ヂ": "ジ", "ヲ": "オ", "ヮ": "ワ"})
+
+
+@lru_cache(maxsize=200_000)
+def kana_key(kana: str) -> str:
+    """ユウコ, ユーコ, ゆうこ and ﾕｰｺ all become ユコ: full-width katakana without long vowels."""
+    text = jaconv.hira2kata(unicodedata.normalize("NFKC", kana)).translate(_KANA_EQUIVALENTS)
+    out: list[str] = []
+    word_start = 0  # a vowel never lengthens across the space between surname and given name
+    for char in text:
+        if char in (" ", FULLWIDTH_SPACE):
+            word_start = len(out)
+            continue
+        if char in ("ー", "・"):
+            continue
+        previous = _VOWEL_OF.get(out[-1]) if len(out) > word_start else None
+        if char in _LENGTHENS and previous in _LENGTHENS[char]:
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+@lru_cache(maxsize=200_000)
+def kanji_key(name: str) -> str:
+    """髙﨑 → 高崎: the standard form of every variant kanji, spaces removed."""
+    return re.sub(r"\s", "", _KANJI.normalize(name))
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(surname, given name) of a canonical `姓　名`; a name without a space is all surname."""
+    surname, _, given = name.strip().partition(FULLWIDTH_SPACE)
+    return surname, given
+
+
+_ADDRESS_PREFIX = re.compile(r"^.{2,3}?[都道府県](.{1,6}?[郡市])?")
+_KANJI_NUMBER = re.compile(r"[〇一二三四五六七八九十百千]+(?=丁目|番|号|の|-|$)")
+_DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[ー−－‐―]")
+_CHOME = re.compile(r"(\d+)(?:丁目|番地|番|の)")
+_GO = re.compile(r"(\d+)号")
+_DASHES = re.compile(r"-+")
+
+
+@lru_cache(maxsize=200_000)
+def address_key(address: str) -> str:
+    """埼玉県比企郡川島町大字中山１２３番地４ → 川島町中山123-4 (and the hyphenated forms alike)."""
+    text = _ADDRESS.normalize(address)
+    text = _KANJI_NUMBER.sub(lambda m: str(kanji2number(m[0])), text)
+    text = _DASH_BETWEEN_DIGITS.sub("-", text)
+    text = _ADDRESS_PREFIX.sub("", text)
+    text = text.replace("大字", "").replace("字", "")
+    text = _GO.sub(r"\1", _CHOME.sub(r"\1-", text))
+    text = _DASHES.sub("-", re.sub(r"\s", "", text)).rstrip("-")
+    return text

@@ -1,0 +1,30 @@
+"""The snapshot of a feed in force at an as-of date T: the newest file extracted on or before T."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from kodomo_pipeline.storage.ingest_tables import fetch_one, valid_table
+
+
+def current_rows_sql(feed: str) -> str:
+    """SQL (one `?` parameter: T) selecting the valid rows of the feed's current snapshot at T.
+
+    Each file is a full snapshot, so the newest extract on or before T is the truth at T;
+    snapshots extracted after T are never read.
+    """
+    return f"""
+        SELECT * FROM {valid_table(feed)}
+        WHERE _sha256 = (
+            SELECT sha256 FROM ingested_files
+            WHERE feed = '{feed}' AND extract_date <= ?
+            ORDER BY extract_date DESC, ingested_at DESC LIMIT 1)"""
+
+
+def newest_extract(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The newest extract date ingested so far: T when a run names none (the normal night)."""
+    if not fetch_one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingested_files'")[0]:
+        return None
+    return fetch_one(con, "SELECT max(extract_date) FROM ingested_files")[0]
