@@ -16,8 +16,8 @@ import datetime as dt
 import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.storage.ingest_tables import fetch_one
-from kodomo_pipeline.storage.snapshots import current_rows_sql
+from kodomo_pipeline.storage.ingest_tables import fetch_one, valid_table
+from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 AGE_SQL = (  # 満年齢 at T: completed years (two parameters: T, T)
     "date_diff('year', birth_date, ?::DATE)"
@@ -99,6 +99,8 @@ def build_unknown_residents(con: duckdb.DuckDBPyConnection, town: TownConfig, as
     )
     counts: dict[str, int] = {}
     for feed, column, kind in person_references(town):
+        if not has_table(con, valid_table(feed)):  # the feed has never delivered a file
+            continue
         key = "resident_id" if kind == "resident" else "household_id"
         con.execute(
             f"""INSERT INTO unknown_residents

@@ -23,8 +23,12 @@ def current_rows_sql(feed: str) -> str:
             ORDER BY extract_date DESC, ingested_at DESC LIMIT 1)"""
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(fetch_one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0])
+
+
 def newest_extract(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The newest extract date ingested so far: T when a run names none (the normal night)."""
-    if not fetch_one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ingested_files'")[0]:
+    if not has_table(con, "ingested_files"):
         return None
     return fetch_one(con, "SELECT max(extract_date) FROM ingested_files")[0]
