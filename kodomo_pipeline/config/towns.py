@@ -11,7 +11,7 @@ import codecs
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -109,6 +109,7 @@ class TownFile(_Strict):
     resident_id_pattern: str
     layout: Layout
     feeds: dict[str, FeedMapping | FeedRef] = Field(min_length=1)
+    rule_overrides: dict[str, Any] = {}  # checked against the rule set by kodomo_pipeline.rules.ruleset
 
     @field_validator("resident_id_pattern")
     @classmethod
@@ -164,6 +165,7 @@ class TownConfig(BaseModel):
     schedule: Schedule
     resident_id_pattern: str
     feeds: dict[str, FeedLayout]
+    rule_overrides: dict[str, Any] = {}
 
     def inbox(self, root: Path | None = None) -> Path:
         return resolve_under(root or data_root(), self.inbox_setting)
@@ -244,6 +246,7 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         schedule=town.schedule,
         resident_id_pattern=town.resident_id_pattern,
         feeds=resolved,
+        rule_overrides=town.rule_overrides,
     )
 
 
