@@ -9,6 +9,11 @@ import pytest
 from kodomo_pipeline.config import TownConfig, load_towns
 from kodomo_pipeline.config.towns import FeedLayout
 
+# One valid kawashima (layout K) jumin row:
+# 宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,続柄,住所,住定日,住民状態,異動日,本籍
+K_JUMIN_ROW = ["0000012345", "200001", "髙橋　一郎", "ﾀｶﾊｼ ｲﾁﾛｳ", "S60.04.02", "1", "世帯主", "川島町大字上伊草1番地",
+               "H20.04.01", "住民", "", "埼玉県比企郡川島町"]  # fmt: skip
+
 
 @pytest.fixture(scope="session")
 def towns() -> dict[str, TownConfig]:

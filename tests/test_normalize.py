@@ -71,3 +71,8 @@ def test_address_forms_share_one_key(variants: list[str]) -> None:
 def test_different_lots_stay_different() -> None:
     assert address_key("川島町中山3-5-6") != address_key("川島町中山3-5-7")
     assert address_key("川島町中山123") != address_key("川島町上伊草123")
+
+
+def test_county_without_prefecture_and_banchi_no() -> None:
+    assert address_key("比企郡川島町大字中山475番地の6") == address_key("埼玉県比企郡川島町中山475-6")
+    assert kanji_key("栁田") == kanji_key("柳田")

@@ -11,22 +11,9 @@ from dagster import DagsterInstance, build_schedule_context, build_sensor_contex
 
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
+from tests.conftest import K_JUMIN_ROW as GOOD_JUMIN
 from tests.conftest import write_export
 
-GOOD_JUMIN = [
-    "0000012345",
-    "200001",
-    "髙橋　一郎",
-    "ﾀｶﾊｼ ｲﾁﾛｳ",
-    "S60.04.02",
-    "1",
-    "世帯主",
-    "川島町大字上伊草1番地",
-    "H20.04.01",
-    "住民",
-    "",
-    "埼玉県比企郡川島町",
-]
 GOOD_SOUDAN = ["C0001", "0000012345", "R07.04.01", "虐待", "ネグレクト", "継続", "1", "free text never kept"]
 
 

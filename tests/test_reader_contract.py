@@ -9,24 +9,11 @@ import pytest
 
 from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.reader import UnreadableFile, read_export
+from tests.conftest import K_JUMIN_ROW as GOOD_K
 from tests.conftest import write_export
 
 EXTRACT = dt.date(2026, 11, 1)
 # kawashima jumin (layout K): 宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,続柄,住所,住定日,住民状態,異動日,本籍
-GOOD_K = [
-    "0000012345",
-    "200001",
-    "髙橋　一郎",
-    "ﾀｶﾊｼ ｲﾁﾛｳ",
-    "S60.04.02",
-    "1",
-    "世帯主",
-    "川島町大字上伊草1番地",
-    "H20.04.01",
-    "住民",
-    "",
-    "埼玉県比企郡川島町",
-]
 
 
 def _row(**changes: str) -> list[str]:

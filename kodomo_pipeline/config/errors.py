@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -9,6 +10,7 @@ import pydantic
 import yaml
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -34,6 +36,14 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(path, "(top)", "must be a mapping of keys to values")
     return data
+
+
+def load_folder(folder: Path, load: Callable[[Path], T], what: str) -> dict[str, T]:
+    """Every `*.yaml` of a folder through `load`, by file stem; an empty folder is an error too."""
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise ConfigError(folder, "(folder)", f"holds no {what} files (*.yaml)")
+    return {path.stem: load(path) for path in files}
 
 
 def validate_model(model: type[M], data: dict, path: Path) -> M:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
+from kodomo_pipeline.config.errors import ConfigError, load_folder, read_yaml, validate_model
 from kodomo_pipeline.config.paths import config_root
 
 ColumnType = Literal["id", "resident_id", "text", "name", "kana", "date", "month", "int", "category", "flag", "sex"]
@@ -91,10 +91,7 @@ def load_feed(path: Path) -> FeedSpec:
 
 @cache
 def _load_feeds_from(folder: Path) -> dict[str, FeedSpec]:
-    files = sorted(folder.glob("*.yaml"))
-    if not files:
-        raise ConfigError(folder, "(folder)", "holds no feed files (*.yaml)")
-    return {path.stem: load_feed(path) for path in files}
+    return load_folder(folder, load_feed, "feed")
 
 
 def load_feeds(folder: Path | None = None) -> dict[str, FeedSpec]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
+from kodomo_pipeline.config.errors import ConfigError, load_folder, read_yaml, validate_model
 from kodomo_pipeline.config.feeds import SEX_VALUES, FeedSpec, load_feeds
 from kodomo_pipeline.config.paths import config_root, data_root, resolve_under
 
@@ -252,10 +252,7 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
 
 @cache
 def _load_towns_from(folder: Path) -> dict[str, TownConfig]:
-    files = sorted(folder.glob("*.yaml"))
-    if not files:
-        raise ConfigError(folder, "(folder)", "holds no town files (*.yaml)")
-    return {path.stem: load_town(path) for path in files}
+    return load_folder(folder, load_town, "town")
 
 
 def load_towns(folder: Path | None = None) -> dict[str, TownConfig]:

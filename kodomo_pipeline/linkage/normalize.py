@@ -24,6 +24,7 @@ VARIANT_SUPPLEMENT: dict[str, list[str]] = {
     "斎": ["齊", "斉"],  # 齋藤/齊藤/斉藤/斎藤: one surname for matching
     "桑": ["桒"],
     "吉": ["𠮷"],
+    "柳": ["栁"],
 }
 
 _KANJI = Normalizer(
@@ -75,10 +76,11 @@ def split_name(name: str) -> tuple[str, str]:
     return surname, given
 
 
-_ADDRESS_PREFIX = re.compile(r"^.{2,3}?[都道府県](.{1,6}?[郡市])?")
+# 埼玉県比企郡 / 比企郡 / 埼玉県: the part before the town, which some systems write and others leave out.
+_ADDRESS_PREFIX = re.compile(r"^(?:.{2,3}?[都道府県])?(?:\D{1,6}?郡)?")
 _KANJI_NUMBER = re.compile(r"[〇一二三四五六七八九十百千]+(?=丁目|番|号|の|-|$)")
 _DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[ー−－‐―]")
-_CHOME = re.compile(r"(\d+)(?:丁目|番地|番|の)")
+_CHOME = re.compile(r"(\d+)(?:丁目|番地の?|番の?|の)")  # 475番地の6 = 475-6
 _GO = re.compile(r"(\d+)号")
 _DASHES = re.compile(r"-+")
 

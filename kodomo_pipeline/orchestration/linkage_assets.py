@@ -4,6 +4,10 @@
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.linkage.assign import Bands
+from kodomo_pipeline.linkage.crosswalk import feed_figures, link_attendance, run_linkage
+from kodomo_pipeline.linkage.export import export_crosswalk
+from kodomo_pipeline.linkage.inputs import LINKED_FEEDS
 from kodomo_pipeline.linkage.persons import (
     build_mother_of_child,
     build_persons,
@@ -76,5 +80,61 @@ def build_resident_links_asset(town: TownConfig) -> AssetsDefinition:
     return resident_links
 
 
+def build_crosswalk_asset(town: TownConfig, feeds: list[str]) -> AssetsDefinition:
+    deps = [AssetKey([town.town, "persons"])] + [
+        valid_key(town, f) for f in [*feeds, "meiyose_kekka"] if f in town.feeds
+    ]
+
+    @asset(
+        key=AssetKey([town.town, "crosswalk"]),
+        group_name=town.town,
+        kinds={"duckdb", "splink"},
+        deps=deps,
+        description="名寄せ: nursery and school records (no resident ID) linked to registry children by Splink, "
+        "trained on this town's data; matched / review / unmatched bands; staff decisions honoured; the model "
+        "JSON kept with the run.",
+    )
+    def crosswalk(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
+        with kodomo.database(town) as con:
+            asof = kodomo.judgment_date(con)
+            run = run_linkage(con, asof, context.run_id, Bands())
+            attendance_linked, attendance_unlinked = link_attendance(con, asof)
+        figures = feed_figures(run.crosswalk)
+        context.log.info(f"crosswalk at {asof}: {len(run.crosswalk)} records")
+        metadata: dict = {"as_of": asof.isoformat(), "by_feed": MetadataValue.json(figures)}
+        metadata |= {"blocking_comparisons": MetadataValue.json(run.blocking_counts)}
+        metadata |= {"attendance_rows_linked": attendance_linked, "attendance_rows_not_linked": attendance_unlinked}
+        for feed, values in figures.items():
+            metadata |= {f"{feed}_{name}": value for name, value in values.items()}
+        return MaterializeResult(metadata=metadata)
+
+    return crosswalk
+
+
+def build_crosswalk_export_asset(town: TownConfig) -> AssetsDefinition:
+    @asset(
+        key=AssetKey([town.town, "crosswalk_export"]),
+        group_name=town.town,
+        kinds={"csv", "html"},
+        deps=[AssetKey([town.town, "crosswalk"])],
+        description="crosswalk_<YYYYMMDD>.csv (spec/outputs.md) and the review list people read "
+        "(review_<YYYYMMDD>.html) with the decision template, in the town's output folder.",
+    )
+    def crosswalk_export(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
+        with kodomo.database(town) as con:
+            asof = kodomo.judgment_date(con)
+            written = export_crosswalk(con, town, asof, kodomo.output_dir(town))
+        return MaterializeResult(
+            metadata={"as_of": asof.isoformat()}
+            | {name: MetadataValue.path(str(path)) for name, path in written.items()}
+        )
+
+    return crosswalk_export
+
+
 def build_linkage_assets(town: TownConfig) -> list[AssetsDefinition]:
-    return [build_persons_asset(town), build_resident_links_asset(town)]
+    assets = [build_persons_asset(town), build_resident_links_asset(town)]
+    linked = [feed for feed in LINKED_FEEDS if feed in town.feeds]
+    if linked:
+        assets += [build_crosswalk_asset(town, linked), build_crosswalk_export_asset(town)]
+    return assets

@@ -9,8 +9,8 @@ import duckdb
 from kodomo_pipeline.storage.ingest_tables import fetch_one, valid_table
 
 
-def current_rows_sql(feed: str) -> str:
-    """SQL (one `?` parameter: T) selecting the valid rows of the feed's current snapshot at T.
+def current_rows_sql(feed: str, asof: str = "?") -> str:
+    """SQL selecting the valid rows of the feed's snapshot in force at T (`asof`: a `?` parameter by default).
 
     Each file is a full snapshot, so the newest extract on or before T is the truth at T;
     snapshots extracted after T are never read.
@@ -19,7 +19,7 @@ def current_rows_sql(feed: str) -> str:
         SELECT * FROM {valid_table(feed)}
         WHERE _sha256 = (
             SELECT sha256 FROM ingested_files
-            WHERE feed = '{feed}' AND extract_date <= ?
+            WHERE feed = '{feed}' AND extract_date <= {asof}
             ORDER BY extract_date DESC, ingested_at DESC LIMIT 1)"""
 
 

@@ -1,0 +1,136 @@
+"""One 名寄せ run in the town's database: inputs at T, Splink scores, assignment, and what is kept.
+
+Kept per run: `crosswalk` (the current result, one row per nursery/school record),
+`crosswalk_history` (every run's result with its as-of date, for stable identity and
+audit), and `linkage_models` (the trained model JSON with each run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from kodomo_pipeline.linkage.assign import Bands, assign_links
+from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
+from kodomo_pipeline.linkage.model import score_pairs
+from kodomo_pipeline.storage.ingest_tables import insert_frame, read_frame, valid_table
+from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
+
+CROSSWALK_COLUMNS = ["feed", "source_key", "resident_id", "match_probability", "status"]  # spec/outputs.md
+STORED_COLUMNS = [
+    "feed", "source_key", "record_id", "resident_id", "candidate_resident_id", "match_probability", "status",
+    "reason", "top_comparisons", "fingerprint", "_file", "_sha256", "_row",
+]  # fmt: skip
+FINGERPRINT_FIELDS = ["name_kanji", "name_kana", "birth_date", "sex", "guardian_name", "address"]
+
+
+@dataclass
+class LinkageRun:
+    crosswalk: pd.DataFrame
+    persons: pd.DataFrame
+    records: pd.DataFrame
+    model_json: dict
+    blocking_counts: dict[str, int]
+
+
+def fingerprint(records: pd.DataFrame) -> pd.Series:
+    """A short hash of the fields linkage reads: unchanged fingerprint = unchanged record."""
+    text = records[FINGERPRINT_FIELDS].astype(str).apply(lambda row: "\x1f".join(row), axis=1, result_type="reduce")
+    return pd.Series([hashlib.sha256(t.encode()).hexdigest()[:16] for t in text], index=records.index, dtype=object)
+
+
+def load_decisions(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame | None:
+    """Every decision file up to T counts (not only the newest): the latest decision on a pair wins."""
+    if not has_table(con, valid_table("meiyose_kekka")):
+        return None
+    return read_frame(
+        con,
+        f"""SELECT feed, source_key, resident_id, decision FROM {valid_table("meiyose_kekka")}
+            WHERE _extract_date <= ? AND decided_on <= ?
+            QUALIFY row_number() OVER (PARTITION BY feed, source_key, resident_id
+                                       ORDER BY decided_on DESC, _extract_date DESC, _row DESC) = 1""",
+        [asof, asof],
+    )
+
+
+def load_previous(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame | None:
+    """The latest earlier run's crosswalk (for stable identity across nights)."""
+    if not has_table(con, "crosswalk_history"):
+        return None
+    return read_frame(
+        con,
+        """SELECT feed, source_key, resident_id, status, fingerprint FROM crosswalk_history
+           WHERE as_of = (SELECT max(as_of) FROM crosswalk_history WHERE as_of < ?)""",
+        [asof],
+    )
+
+
+def _store(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, asof: dt.date, run_id: str, model: dict) -> None:
+    stored = crosswalk[STORED_COLUMNS].assign(as_of=asof, run_id=run_id)
+    con.begin()
+    con.register("_crosswalk", stored)
+    con.execute("CREATE OR REPLACE TABLE crosswalk AS SELECT * FROM _crosswalk")
+    con.execute("CREATE TABLE IF NOT EXISTS crosswalk_history AS SELECT * FROM _crosswalk WHERE false")
+    con.unregister("_crosswalk")
+    con.execute("DELETE FROM crosswalk_history WHERE as_of = ?", [asof])
+    insert_frame(con, "crosswalk_history", stored)
+    con.execute("CREATE TABLE IF NOT EXISTS linkage_models (as_of DATE, run_id VARCHAR, model_json JSON)")
+    con.execute("DELETE FROM linkage_models WHERE as_of = ?", [asof])
+    con.execute("INSERT INTO linkage_models VALUES (?, ?, ?)", [asof, run_id, json.dumps(model, ensure_ascii=False)])
+    con.commit()
+
+
+def link_attendance(con: duckdb.DuckDBPyConnection, asof: dt.date) -> tuple[int, int]:
+    """Attendance reaches children through the roster: student number → matched resident.
+
+    Replaces `attendance_linked` (the current attendance rows with `resident_id`, NULL when the
+    student is not matched; provenance kept). Returns (rows linked, rows not linked).
+    """
+    if not has_table(con, valid_table("gakko_shusseki")):
+        return 0, 0
+    con.execute(
+        f"""CREATE OR REPLACE TABLE attendance_linked AS
+            SELECT a.*, c.resident_id FROM ({current_rows_sql("gakko_shusseki")}) a
+            LEFT JOIN crosswalk c ON c.feed = 'gakko_meibo' AND c.source_key = a.student_no
+                                  AND c.status = 'matched'""",
+        [asof],
+    )
+    linked, unlinked = con.execute(
+        "SELECT count(resident_id), count(*) - count(resident_id) FROM attendance_linked"
+    ).fetchall()[0]
+    return int(linked), int(unlinked)
+
+
+def run_linkage(con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, bands: Bands) -> LinkageRun:
+    persons = build_link_persons(con, asof)
+    records = build_link_records(con, asof)
+    records["record_id"] = records["unique_id"]
+    records["fingerprint"] = fingerprint(records)
+    scored = score_pairs(con, persons, records)
+    crosswalk = assign_links(scored.pairs, records, persons, bands, load_decisions(con, asof), load_previous(con, asof))
+    crosswalk = crosswalk.merge(
+        records[["record_id", "fingerprint", "_file", "_sha256", "_row"]], on="record_id", how="left"
+    )
+    _store(con, crosswalk, asof, run_id, scored.model_json)
+    return LinkageRun(crosswalk, persons, records, scored.model_json, scored.blocking_counts)
+
+
+def feed_figures(crosswalk: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per feed: records, matched, review, unmatched, match rate — counts only."""
+    figures = {}
+    for feed, rows in crosswalk.groupby("feed"):
+        counts = rows["status"].value_counts()
+        total = len(rows)
+        figures[str(feed)] = {
+            "records": total,
+            "matched": int(counts.get("matched", 0)),
+            "review": int(counts.get("review", 0)),
+            "unmatched": int(counts.get("unmatched", 0)),
+            "match_rate": round(float(counts.get("matched", 0)) / total, 4) if total else 0.0,
+        }
+    return figures

@@ -1,0 +1,23 @@
+"""Write the crosswalk file (spec/outputs.md) and the review list for T from the stored crosswalk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.exports.csvfile import write_contract_csv
+from kodomo_pipeline.linkage.crosswalk import CROSSWALK_COLUMNS
+from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
+from kodomo_pipeline.linkage.review import write_review
+from kodomo_pipeline.storage.ingest_tables import read_frame
+
+
+def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, out_dir: Path) -> dict[str, Path]:
+    crosswalk = read_frame(con, "SELECT * FROM crosswalk WHERE as_of = ? ORDER BY feed, source_key", [asof])
+    csv_path = write_contract_csv(crosswalk, CROSSWALK_COLUMNS, out_dir / f"crosswalk_{asof:%Y%m%d}.csv")
+    records = build_link_records(con, asof).rename(columns={"unique_id": "record_id"})
+    html, template = write_review(crosswalk, records, build_link_persons(con, asof), town, asof, out_dir)
+    return {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}
