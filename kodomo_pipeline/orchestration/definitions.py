@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import Definitions
+from dagster import AssetKey, Definitions
 
 from kodomo_pipeline.config.paths import data_root
 from kodomo_pipeline.config.towns import load_towns
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
+from kodomo_pipeline.orchestration.model_assets import build_model_assets
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.orchestration.town_jobs import build_inbox_sensor, build_schedule, build_town_job
 
@@ -19,7 +20,10 @@ def build_definitions(root: Path | None = None) -> Definitions:
     assets, jobs, schedules, sensors = [], [], [], []
     for town in load_towns().values():
         assets.extend(build_feed_assets(town))
-        assets.extend(build_linkage_assets(town))
+        linkage = build_linkage_assets(town)
+        assets.extend(linkage)
+        has_crosswalk = any(AssetKey([town.town, "crosswalk"]) in a.keys for a in linkage)
+        assets.extend(build_model_assets(town, has_crosswalk))
         job = build_town_job(town)
         jobs.append(job)
         schedules.append(build_schedule(town, job, root))

@@ -1,0 +1,106 @@
+"""Discover the SQL models and read their dependencies from the SQL (no hand-written lists).
+
+A model is `dbt_like_sql/<layer>/<name>.sql`: one SELECT, materialised as table `<name>`
+in the town's database. It may read other models, the staging views `stg_<feed>` (the
+feed's snapshot in force at T, made by the runner from the feed contracts), and the
+tables of the linkage step (`persons`, `mother_of_child`, `crosswalk`, `attendance_linked`).
+Parameters come from DuckDB variables: `getvariable('as_of')` and one per rule parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from kodomo_pipeline.config.paths import config_root
+
+LAYERS = ("facts", "indicators", "risk", "alerts")  # run order; within a layer, by dependency
+STAGING_PREFIX = "stg_"
+# Made by the linkage assets, and `rule_set` (the rules in force, one row per rule) made by the runner.
+UPSTREAM_TABLES = {"persons", "mother_of_child", "crosswalk", "attendance_linked", "rule_set"}
+
+
+class ModelError(ValueError):
+    """A model file that cannot be parsed or names a table nobody makes; names the file."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    path: Path
+    sql: str
+    models: frozenset[str]  # other models it reads
+    feeds: frozenset[str]  # feeds it reads through stg_<feed>
+    upstream: frozenset[str]  # linkage tables it reads
+
+
+def _tables(sql: str, path: Path) -> set[str]:
+    try:
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise ModelError(f"{path}: not valid SQL: {exc.errors[0]['description'] if exc.errors else exc}") from None
+    ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+    return {table.name for table in tree.find_all(exp.Table)} - ctes
+
+
+@cache
+def load_models(folder: Path | None = None, feeds: frozenset[str] | None = None) -> dict[str, Model]:
+    """Every model by name, with dependencies parsed from its SQL; unknown tables are an error."""
+    folder = (folder or config_root() / "dbt_like_sql").resolve()
+    paths = {path.stem: path for layer in LAYERS for path in sorted((folder / layer).glob("*.sql"))}
+    raw = {name: path.read_text(encoding="utf-8") for name, path in paths.items()}
+    models = {}
+    for name, path in paths.items():
+        tables = _tables(raw[name], path)
+        staged = {t for t in tables if t.startswith(STAGING_PREFIX)}
+        unknown = tables - set(paths) - staged - UPSTREAM_TABLES
+        if unknown:
+            raise ModelError(f"{path}: reads {', '.join(sorted(unknown))}, which no model or step makes")
+        feed_names = {t.removeprefix(STAGING_PREFIX) for t in staged}
+        if feeds is not None and feed_names - feeds:
+            raise ModelError(f"{path}: reads unknown feed(s) {', '.join(sorted(feed_names - feeds))}")
+        models[name] = Model(
+            name=name,
+            layer=path.parent.name,
+            path=path,
+            sql=raw[name],
+            models=frozenset(tables & set(paths)),
+            feeds=frozenset(feed_names),
+            upstream=frozenset(tables & UPSTREAM_TABLES),
+        )
+    _check_acyclic(models)
+    return models
+
+
+def _check_acyclic(models: dict[str, Model]) -> None:
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "active":
+            raise ModelError(f"models depend on each other in a circle: {' → '.join((*trail, name))}")
+        state[name] = "active"
+        for dep in sorted(models[name].models):
+            visit(dep, (*trail, name))
+        state[name] = "done"
+
+    for name in sorted(models):
+        visit(name, ())
+
+
+def run_order(models: dict[str, Model]) -> list[str]:
+    """Models in an order where each comes after what it reads."""
+    done: list[str] = []
+    pending = dict(models)
+    while pending:
+        ready = sorted(n for n, m in pending.items() if m.models <= set(done))
+        done.extend(ready)
+        for name in ready:
+            pending.pop(name)
+    return done
