@@ -118,3 +118,24 @@ def test_asof_reads_only_snapshots_extracted_by_then(home: Path, towns) -> None:
     with duckdb.connect(str(towns["kawashima"].database(home)), read_only=True) as con:
         files = con.execute("SELECT DISTINCT _file FROM valid_jido_soudan").fetchall()
     assert files == [("jido_soudan_20261101.csv",)]
+
+
+def test_an_unexpected_error_reaches_dagster_without_its_message(home: Path, towns, monkeypatch) -> None:
+    """DuckDB quotes offending values in its errors; Dagster must get the error type only."""
+    import kodomo_pipeline.orchestration.feed_assets as feed_assets
+
+    def broken(*_args, **_kwargs):
+        raise duckdb.ConversionException("Could not convert string '髙橋　一郎' to DATE")
+
+    monkeypatch.setattr(feed_assets, "validate_feed", broken)
+    write_export(towns["kawashima"].inbox(home) / "jumin_20261101.csv", towns["kawashima"].feeds["jumin"], [GOOD_JUMIN])
+    defs = build_definitions(home)
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(job_name("kawashima")).execute_in_process(
+            run_config=run_config_for(home), instance=instance, raise_on_error=False
+        )
+        logged = json.dumps([str(record.dagster_event) for record in instance.all_logs(result.run_id)])
+    assert not result.success
+    assert "ConversionException" in logged and "髙橋" not in logged and "\\u9ad9" not in logged
+    details = next((home / "logs" / "kawashima").glob("errors_*.log")).read_text(encoding="utf-8")
+    assert "髙橋" in details  # kept for the town's own staff, in the town's own area

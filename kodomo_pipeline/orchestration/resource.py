@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.steps import TownPaths
@@ -44,6 +45,24 @@ class KodomoResource(ConfigurableResource):
 
     @contextmanager
     def database(self, town: TownConfig) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The town's own database; no other town's file is ever opened by its assets."""
-        with open_town_db(town.database(self.root)) as con:
-            yield con
+        """The town's own database; no other town's file is ever opened by its assets.
+
+        An unexpected error inside may quote a value (DuckDB and pandas print offending values), and
+        Dagster stores exception messages in its event log, which operators read. So the details go
+        to a log file in the town's own area of the data root, and Dagster gets the error type only.
+        """
+        try:
+            with open_town_db(town.database(self.root)) as con:
+                yield con
+        except Failure:
+            raise  # our own failures name files, rows and causes, never values
+        except Exception as exc:  # every other error is re-raised without its message
+            log = self.root / "logs" / town.town / f"errors_{dt.date.today():%Y%m%d}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {dt.datetime.now().isoformat(timespec='seconds')}\n{traceback.format_exc()}\n")
+            raise Failure(
+                description=f"{town.town}: the step failed with {type(exc).__name__}; the details, which may "
+                f"quote personal values, are in {log} (not in Dagster)",
+                allow_retries=False,
+            ) from None
