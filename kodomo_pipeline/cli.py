@@ -16,6 +16,7 @@ import click
 from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.privacy.commands import audit_command, purge_command
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -24,11 +25,19 @@ def _today() -> dt.date:
     return dt.datetime.now(TOKYO).date()
 
 
-def _town_choice() -> click.Choice:
-    try:
-        return click.Choice(sorted(load_towns()))
-    except ConfigError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+class TownName(click.ParamType):
+    """A configured town, checked when the command runs (the configuration may be elsewhere: KODOMO_CONFIG)."""
+
+    name = "town"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            towns = sorted(load_towns())
+        except ConfigError as exc:
+            self.fail(f"configuration error: {exc}", param, ctx)
+        if value not in towns:
+            self.fail(f"{value!r} is not one of {', '.join(repr(t) for t in towns)}", param, ctx)
+        return value
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -49,7 +58,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--town", required=True, type=_town_choice())
+@click.option("--town", required=True, type=TownName())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--asof", required=True, callback=_parse_date, help="extract date YYYY-MM-DD")
 @click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
@@ -127,7 +136,7 @@ def _print_summary(status: dict) -> None:
 
 
 @main.command()
-@click.option("--town", required=True, type=_town_choice())
+@click.option("--town", required=True, type=TownName())
 @click.option(
     "--inbox",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -150,7 +159,7 @@ def run(town: str, inbox: Path | None, out: Path | None, asof: dt.date | None) -
 
 
 @main.command()
-@click.option("--town", required=True, type=_town_choice())
+@click.option("--town", required=True, type=TownName())
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(town: str, as_json: bool) -> None:
     """What the latest run of a town did, per feed."""
@@ -216,6 +225,9 @@ def ui(port: int) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     sys.exit(subprocess.call([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)], env=env))
 
+
+main.add_command(purge_command)  # kodomo purge --town T --before YYYY-MM-DD
+main.add_command(audit_command)  # kodomo audit --town T [--json]
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.linkage.crosswalk import CROSSWALK_COLUMNS
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.review import write_review
+from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
 
@@ -20,4 +21,6 @@ def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.
     csv_path = write_contract_csv(crosswalk, CROSSWALK_COLUMNS, out_dir / f"crosswalk_{asof:%Y%m%d}.csv")
     records = build_link_records(con, asof).rename(columns={"unique_id": "record_id"})
     html, template = write_review(crosswalk, records, build_link_persons(con, asof), town, asof, out_dir)
+    for path, purpose in ((csv_path, "名寄せ結果の連携"), (html, "名寄せ確認")):
+        record_access(con, path.name, purpose)
     return {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}

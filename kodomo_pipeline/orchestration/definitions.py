@@ -1,4 +1,4 @@
-"""The one code location: every configured town's assets, checks, job, schedule and sensor."""
+"""The one code location: every configured town's assets, checks (GX, leak guard), job, schedule and sensor."""
 
 from __future__ import annotations
 
@@ -11,25 +11,28 @@ from kodomo_pipeline.config.towns import load_towns
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
 from kodomo_pipeline.orchestration.model_assets import build_model_assets
+from kodomo_pipeline.orchestration.quality_assets import build_leak_guard_asset, build_quality_checks
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.orchestration.town_jobs import build_inbox_sensor, build_schedule, build_town_job
 
 
 def build_definitions(root: Path | None = None) -> Definitions:
     root = root or data_root()
-    assets, jobs, schedules, sensors = [], [], [], []
+    assets, asset_checks, jobs, schedules, sensors = [], [], [], [], []
     for town in load_towns().values():
-        assets.extend(build_feed_assets(town))
         linkage = build_linkage_assets(town)
-        assets.extend(linkage)
         has_crosswalk = any(AssetKey([town.town, "crosswalk"]) in a.keys for a in linkage)
-        assets.extend(build_model_assets(town, has_crosswalk))
+        town_assets = build_feed_assets(town) + linkage + build_model_assets(town, has_crosswalk)
+        assets.extend(town_assets)
+        assets.append(build_leak_guard_asset(town, town_assets))  # after every other asset of the town
+        asset_checks.extend(build_quality_checks(town))
         job = build_town_job(town)
         jobs.append(job)
         schedules.append(build_schedule(town, job, root))
         sensors.append(build_inbox_sensor(town, job, root))
     return Definitions(
         assets=assets,
+        asset_checks=asset_checks,
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,
