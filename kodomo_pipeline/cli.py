@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from kodomo_pipeline.config.errors import ConfigError
+from kodomo_pipeline.cli_params import TownParam, parse_date
 from kodomo_pipeline.config.paths import config_root, data_root
-from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.config.towns import TownConfig, load_towns
 from kodomo_pipeline.privacy.commands import audit_command, purge_command
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -23,30 +23,6 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 def _today() -> dt.date:
     return dt.datetime.now(TOKYO).date()
-
-
-class TownName(click.ParamType):
-    """A configured town, checked when the command runs (the configuration may be elsewhere: KODOMO_CONFIG)."""
-
-    name = "town"
-
-    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        try:
-            towns = sorted(load_towns())
-        except ConfigError as exc:
-            self.fail(f"configuration error: {exc}", param, ctx)
-        if value not in towns:
-            self.fail(f"{value!r} is not one of {', '.join(repr(t) for t in towns)}", param, ctx)
-        return value
-
-
-def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use YYYY-MM-DD") from None
 
 
 @click.group()
@@ -58,9 +34,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--town", required=True, type=TownName())
+@click.option("--town", required=True, type=TownParam())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--asof", required=True, callback=_parse_date, help="extract date YYYY-MM-DD")
+@click.option("--asof", required=True, callback=parse_date, help="extract date YYYY-MM-DD")
 @click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -71,15 +47,15 @@ def main() -> None:
     help="ground truth folder (default: <out>/truth)",
 )
 def generate(
-    town: str, out_dir: Path, asof: dt.date, population: int | None, seed: int, truth_dir: Path | None
+    town: TownConfig, out_dir: Path, asof: dt.date, population: int | None, seed: int, truth_dir: Path | None
 ) -> None:
     """Write realistic sample exports of a town, in its own layouts, plus ground truth."""
     from kodomo_pipeline.generator import generate_town
 
     started = time.perf_counter()
-    summary = generate_town(load_towns()[town], out_dir, truth_dir or out_dir / "truth", asof, population, seed)
+    summary = generate_town(town, out_dir, truth_dir or out_dir / "truth", asof, population, seed)
     click.echo(
-        f"{town}: {sum(summary.rows.values()):,} rows in {len(summary.rows)} files "
+        f"{town.town}: {sum(summary.rows.values()):,} rows in {len(summary.rows)} files "
         f"({time.perf_counter() - started:.1f} s) → {out_dir}"
     )
 
@@ -136,7 +112,7 @@ def _print_summary(status: dict) -> None:
 
 
 @main.command()
-@click.option("--town", required=True, type=TownName())
+@click.option("--town", required=True, type=TownParam())
 @click.option(
     "--inbox",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -149,32 +125,32 @@ def _print_summary(status: dict) -> None:
     default=None,
     help="outputs go to <out>/<town>/ (default: from the town file)",
 )
-@click.option("--asof", callback=_parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
-def run(town: str, inbox: Path | None, out: Path | None, asof: dt.date | None) -> None:
+@click.option("--asof", callback=parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
+def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | None) -> None:
     """Run a town's whole nightly graph now, through the same Dagster definitions as the schedule."""
-    ok, status = _run_town(town, asof, inbox, out)
-    click.echo(f"{town}: run {status['run_id'] or '-'} {'succeeded' if ok else 'FAILED (see below)'}")
+    ok, status = _run_town(town.town, asof, inbox, out)
+    click.echo(f"{town.town}: run {status['run_id'] or '-'} {'succeeded' if ok else 'FAILED (see below)'}")
     _print_summary(status)
     sys.exit(0 if ok else 1)
 
 
 @main.command()
-@click.option("--town", required=True, type=TownName())
+@click.option("--town", required=True, type=TownParam())
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(town: str, as_json: bool) -> None:
+def status(town: TownConfig, as_json: bool) -> None:
     """What the latest run of a town did, per feed."""
     from kodomo_pipeline.status import town_status
 
-    result = town_status(load_towns()[town], data_root())
+    result = town_status(town, data_root())
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{town}: latest run {result['run_id'] or '(none yet)'}")
+    click.echo(f"{town.town}: latest run {result['run_id'] or '(none yet)'}")
     _print_summary(result)
 
 
 @main.command()
-@click.option("--asof", callback=_parse_date, default=None, help="extract date (default: today in Tokyo)")
+@click.option("--asof", callback=parse_date, default=None, help="extract date (default: today in Tokyo)")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(asof: dt.date | None, seed: int) -> None:
     """Generate sample exports for every town into its inbox and run every town end to end."""

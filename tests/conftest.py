@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,3 +44,45 @@ def write_export(path: Path, feed: FeedLayout, lines: list[list[str]], trailing_
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(feed.layout.encoding))
     return path
+
+
+def ingest_rows(tmp_path: Path, town: TownConfig, files: dict[str, list[list[str]]], asof: dt.date):
+    """A town database holding the given rows (written in the town's layout, then ingested and validated)."""
+    import duckdb
+
+    from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
+
+    inbox = tmp_path / "inbox"
+    for feed, rows in files.items():
+        write_export(inbox / f"{feed}_{asof:%Y%m%d}.csv", town.feeds[feed], rows)
+    con = duckdb.connect(str(tmp_path / f"{town.town}.duckdb"))
+    paths = TownPaths.for_town(town, tmp_path, inbox)
+    for feed in files:
+        ingest_raw(con, town, feed, paths, "test-run", asof)
+        validate_feed(con, town, feed, "test-run")
+    return con
+
+
+@contextmanager
+def generated_data_root(
+    factory: pytest.TempPathFactory, towns: list[str], asof: dt.date, population: int, seed: int
+) -> Iterator[Path]:
+    """A data root where the towns' generated exports went through `kodomo run` (a real Dagster instance)."""
+    from click.testing import CliRunner
+
+    from kodomo_pipeline.cli import main
+    from kodomo_pipeline.generator import generate_town
+
+    root = factory.mktemp("data") / "data"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KODOMO_HOME", str(root))
+    patch.delenv("DAGSTER_HOME", raising=False)
+    try:
+        for name in towns:
+            town = load_towns()[name]
+            generate_town(town, town.inbox(root), root / "truth" / name, asof, population, seed=seed)
+            result = CliRunner().invoke(main, ["run", "--town", name, "--asof", asof.isoformat()])
+            assert result.exit_code == 0, result.output
+        yield root
+    finally:
+        patch.undo()

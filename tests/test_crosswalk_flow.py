@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.generator import generate_town
+from tests.conftest import generated_data_root
 
 pytestmark = pytest.mark.slow
 T1 = dt.date(2026, 10, 31)
@@ -31,16 +33,9 @@ def _crosswalk(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("xw") / "data"
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KODOMO_HOME", str(root))
-    patch.delenv("DAGSTER_HOME", raising=False)
-    town = load_towns()["kawashima"]
-    generate_town(town, town.inbox(root), root / "truth", T1, 3000, seed=11)
-    _run(T1)
-    yield root
-    patch.undo()
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with generated_data_root(tmp_path_factory, ["kawashima"], T1, 3000, seed=11) as root:
+        yield root
 
 
 def test_crosswalk_file_is_the_contract(root: Path) -> None:
@@ -52,7 +47,7 @@ def test_crosswalk_file_is_the_contract(root: Path) -> None:
     assert set(rows["status"]) <= {"matched", "review", "unmatched"}
     assert (rows.loc[rows["status"] == "unmatched", ["resident_id", "match_probability"]] == "").all().all()
     assert (rows.loc[rows["status"] == "matched", "resident_id"] != "").all()
-    links = pd.read_csv(root / "truth" / "links.csv", dtype=str, keep_default_na=False)
+    links = pd.read_csv(root / "truth" / "kawashima" / "links.csv", dtype=str, keep_default_na=False)
     assert sorted(zip(rows["feed"], rows["source_key"], strict=True)) == sorted(
         zip(links["feed"], links["source_key"], strict=True)
     )  # every nursery and school record is there, once

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.layout.values import encode_column
 from kodomo_pipeline.orchestration.instance import dagster_home
+from tests.conftest import generated_data_root
 
 ASOF = dt.date(2026, 11, 26)
 POPULATION = 2500
@@ -29,22 +31,10 @@ def _read_truth(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Both towns generated into their inboxes and run once through `kodomo run` (a real Dagster instance)."""
-    root = tmp_path_factory.mktemp("e2e") / "data"
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KODOMO_HOME", str(root))
-    patch.delenv("DAGSTER_HOME", raising=False)
-    try:
-        for name, town in load_towns().items():
-            generate_town(town, town.inbox(root), root / "truth" / name, ASOF, POPULATION, seed=7)
-        runner = CliRunner()
-        for name in load_towns():
-            result = runner.invoke(main, ["run", "--town", name, "--asof", ASOF.isoformat()])
-            assert result.exit_code == 0, result.output
+    with generated_data_root(tmp_path_factory, list(load_towns()), ASOF, POPULATION, seed=7) as root:
         yield root
-    finally:
-        patch.undo()
 
 
 @pytest.mark.parametrize("town", ["kawashima", "misato"])

@@ -8,33 +8,24 @@ be exactly the children the SQL indicators find.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
-from kodomo_pipeline.generator import generate_town
+from tests.conftest import generated_data_root
 
 pytestmark = pytest.mark.slow
 ASOF = dt.date(2026, 11, 26)
 
 
 @pytest.fixture(scope="module")
-def town_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("ind") / "data"
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KODOMO_HOME", str(root))
-    patch.delenv("DAGSTER_HOME", raising=False)
-    town = load_towns()["kawashima"]
-    generate_town(town, town.inbox(root), root / "truth", ASOF, 6000, seed=5)
-    result = CliRunner().invoke(main, ["run", "--town", "kawashima"])
-    assert result.exit_code == 0, result.output
-    yield town.database(root), root / "truth" / "planted_risk.csv"
-    patch.undo()
+def town_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    with generated_data_root(tmp_path_factory, ["kawashima"], ASOF, 6000, seed=5) as root:
+        yield load_towns()["kawashima"].database(root), root / "truth" / "kawashima" / "planted_risk.csv"
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons, build_unknown_residents
-from tests.conftest import write_export
+from tests.conftest import ingest_rows
 
 T = dt.date(2026, 11, 26)
 
@@ -23,16 +21,7 @@ def _person(rid: str, household: str, name: str, born: str, sex: str, relation: 
 
 
 def _town_db(tmp_path: Path, towns, people: list[list], postpartum: list[list] | None = None):
-    town = towns["misato"]
-    inbox = tmp_path / "inbox"
-    write_export(inbox / "jumin_20261126.csv", town.feeds["jumin"], people)
-    if postpartum is not None:
-        write_export(inbox / "sango_shitsumon_20261126.csv", town.feeds["sango_shitsumon"], postpartum)
-    con = duckdb.connect(str(tmp_path / "misato.duckdb"))
-    paths = TownPaths.for_town(town, tmp_path, inbox)
-    for feed in ("jumin", "sango_shitsumon"):
-        ingest_raw(con, town, feed, paths, "r1", T)
-        validate_feed(con, town, feed, "r1")
+    con = ingest_rows(tmp_path, towns["misato"], {"jumin": people, "sango_shitsumon": postpartum or []}, T)
     build_persons(con, T)
     build_mother_of_child(con, T, has_postpartum=True)
     return con

@@ -198,4 +198,4 @@ def test_purge_and_audit_commands(history, monkeypatch: pytest.MonkeyPatch) -> N
     bad_date = runner.invoke(purge_command, ["--town", TOWN, "--before", "2020/01/01"])
     assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
     bad_town = runner.invoke(audit_command, ["--town", "atlantis"])
-    assert bad_town.exit_code == 2 and "not a configured town" in bad_town.output
+    assert bad_town.exit_code == 2 and "is not one of" in bad_town.output

@@ -10,13 +10,12 @@ import pytest
 from dagster import AssetKey
 
 from kodomo_pipeline.config.feeds import load_feeds
-from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.project import ModelError, load_models, run_order
 from kodomo_pipeline.sqlmodels.runner import prepare, rule_variables, run_model
-from tests.conftest import write_export
+from tests.conftest import ingest_rows
 
 T = dt.date(2026, 11, 26)
 
@@ -80,32 +79,19 @@ def _person(rid: str, household: str, born: str, sex: str, relation: str) -> lis
 
 def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) -> None:
     town = towns["misato"]
-    inbox = tmp_path / "inbox"
-    write_export(
-        inbox / "jumin_20261126.csv",
-        town.feeds["jumin"],
-        [
-            _person("30000001", "H1", "2008/11/27", "男", "子"),  # 17 until tomorrow: a child
-            _person("30000002", "H1", "2008/11/26", "女", "子"),  # 18 today: not a child
-            _person("30000003", "H1", "1990/01/01", "女", "世帯主"),  # pregnant, due after T
-            _person("30000004", "H2", "1995/01/01", "女", "世帯主"),  # notice due after T, but her baby is born
-            _person("30000005", "H2", "2026/10/16", "男", "子"),  # born 45 days before the due date
-        ],
-    )
+    jumin = [
+        _person("30000001", "H1", "2008/11/27", "男", "子"),  # 17 until tomorrow: a child
+        _person("30000002", "H1", "2008/11/26", "女", "子"),  # 18 today: not a child
+        _person("30000003", "H1", "1990/01/01", "女", "世帯主"),  # pregnant, due after T
+        _person("30000004", "H2", "1995/01/01", "女", "世帯主"),  # notice due after T, but her baby is born
+        _person("30000005", "H2", "2026/10/16", "男", "子"),  # born 45 days before the due date
+    ]
     # 住民コード,届出年月日,妊娠週数,出産予定日,初産,妊娠の受け止め,相談相手,経済的不安,精神科受診歴
-    write_export(
-        inbox / "ninshin_todoke_20261126.csv",
-        town.feeds["ninshin_todoke"],
-        [
-            ["30000003", "2026/06/01", "10", "2027/01/05", "有", "うれしい", "有", "無", "無"],
-            ["30000004", "2026/04/01", "10", "2026/11/30", "有", "うれしい", "有", "無", "無"],
-        ],
-    )
-    con = duckdb.connect(str(tmp_path / "misato.duckdb"))
-    paths = TownPaths.for_town(town, tmp_path, inbox)
-    for feed in ("jumin", "ninshin_todoke"):
-        ingest_raw(con, town, feed, paths, "r1", T)
-        validate_feed(con, town, feed, "r1")
+    notices = [
+        ["30000003", "2026/06/01", "10", "2027/01/05", "有", "うれしい", "有", "無", "無"],
+        ["30000004", "2026/04/01", "10", "2026/11/30", "有", "うれしい", "有", "無", "無"],
+    ]
+    con = ingest_rows(tmp_path, town, {"jumin": jumin, "ninshin_todoke": notices}, T)
     build_persons(con, T)
     build_mother_of_child(con, T, has_postpartum=False)
     prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
@@ -116,14 +102,7 @@ def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) 
 
 def _kawashima_db(tmp_path: Path, towns, jumin: list[list[str]], soudan: list[list[str]]) -> duckdb.DuckDBPyConnection:
     town = towns["kawashima"]
-    inbox = tmp_path / "inbox"
-    write_export(inbox / "jumin_20261126.csv", town.feeds["jumin"], jumin)
-    write_export(inbox / "jido_soudan_20261126.csv", town.feeds["jido_soudan"], soudan)
-    con = duckdb.connect(str(tmp_path / "kawashima.duckdb"))
-    paths = TownPaths.for_town(town, tmp_path, inbox)
-    for feed in ("jumin", "jido_soudan"):
-        ingest_raw(con, town, feed, paths, "r1", T)
-        validate_feed(con, town, feed, "r1")
+    con = ingest_rows(tmp_path, town, {"jumin": jumin, "jido_soudan": soudan}, T)
     build_persons(con, T)
     build_mother_of_child(con, T, has_postpartum=False)
     prepare(con, load_feeds(), T, apply_overrides(town.path, {}))

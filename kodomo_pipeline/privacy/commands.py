@@ -11,33 +11,15 @@ import json
 
 import click
 
+from kodomo_pipeline.cli_params import TownParam, parse_date
 from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.config.paths import data_root
-from kodomo_pipeline.config.towns import TownConfig, load_towns
-
-
-def _town(_ctx: click.Context, _param: click.Parameter, value: str) -> TownConfig:
-    try:
-        towns = load_towns()
-    except ConfigError as exc:
-        raise click.UsageError(f"configuration error: {exc}") from None
-    if value not in towns:
-        raise click.BadParameter(f"{value!r} is not a configured town (choose from {', '.join(sorted(towns))})")
-    return towns[value]
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use YYYY-MM-DD") from None
+from kodomo_pipeline.config.towns import TownConfig
 
 
 @click.command("purge")
-@click.option("--town", required=True, callback=_town, help="the town whose old snapshots are removed")
-@click.option("--before", required=True, callback=_date, help="remove only snapshots extracted before YYYY-MM-DD")
+@click.option("--town", required=True, type=TownParam(), help="the town whose old snapshots are removed")
+@click.option("--before", required=True, callback=parse_date, help="remove only snapshots extracted before YYYY-MM-DD")
 @click.option("--dry-run", is_flag=True, help="show what would be removed, change nothing")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def purge_command(town: TownConfig, before: dt.date, dry_run: bool, as_json: bool) -> None:
@@ -72,7 +54,7 @@ def purge_command(town: TownConfig, before: dt.date, dry_run: bool, as_json: boo
 
 
 @click.command("audit")
-@click.option("--town", required=True, callback=_town, help="the town whose access and purge records are shown")
+@click.option("--town", required=True, type=TownParam(), help="the town whose access and purge records are shown")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def audit_command(town: TownConfig, as_json: bool) -> None:
     """Show who accessed the town's personal data (when, what, why) and what was purged."""
