@@ -1,7 +1,8 @@
 """Indicators on a generated town agree with the generator's own, independent reading of rules v1.
 
 The generator (kodomo_pipeline/generator/risk.py) scores rules v1 on the truth it wrote. For the rules
-where any hit makes an alert on its own (R01 4, R22 5, R23 3, R25 3 points), the children it lists must
+where any hit makes an alert on its own (R01 4, R03 3, R16 3, R20 3, R22 5, R23 3, R25 3 points), the
+children it lists must
 be exactly the children the SQL indicators find.
 """
 
@@ -35,6 +36,9 @@ def town_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
         ("R25", "ind_consultations"),
         ("R22", "ind_certificates"),
         ("R23", "ind_school_roster"),
+        ("R03", "ind_checkups"),
+        ("R20", "ind_checkups"),
+        ("R16", "ind_nursery"),
     ],
 )
 def test_alerting_rules_find_exactly_the_planted_children(town_db: tuple[Path, Path], rule: str, table: str) -> None:
@@ -70,6 +74,8 @@ def test_every_indicator_row_points_at_a_real_source_row(town_db: tuple[Path, Pa
             ("ind_certificates", "shogai_techo"),
             ("ind_school_roster", "gakko_meibo"),
             ("ind_moved_in", "jumin"),
+            ("ind_checkups", "nyuyoji_kenshin"),
+            ("ind_nursery", "toen"),
         ]:
             orphans = con.execute(
                 f"""SELECT count(*) FROM {table} i LEFT JOIN raw_{feed} r
