@@ -2,8 +2,7 @@
 
 The generator (kodomo_pipeline/generator/risk.py) scores rules v1 on the truth it wrote. For the rules
 where any hit makes an alert on its own (R01 4, R03 3, R16 3, R20 3, R22 5, R23 3, R25 3 points), the
-children it lists must
-be exactly the children the SQL indicators find.
+children it lists must be exactly the children the SQL indicators find.
 """
 
 from __future__ import annotations
