@@ -140,3 +140,27 @@ def test_r01_and_r25_windows_open_and_close_on_the_day(tmp_path: Path, towns) ->
     assert known == {"0000000003", "0000000005"}
     rows = con.execute("SELECT source_file, source_row FROM ind_consultations WHERE subject_resident_id = '0000000001'")
     assert rows.fetchall() == [("jido_soudan_20261126.csv", 1)]  # the exact CSV row
+
+
+def test_checkup_findings_at_their_boundaries(tmp_path: Path, towns) -> None:
+    """R04 strictly below the weight threshold; R15 at the latest attended exam only; R21 at 4/10 months."""
+    town = towns["misato"]
+    jumin = [_person(f"3000010{n}", "H9", "2023/01/15", "女", "子") for n in range(1, 6)]
+    # 住民コード,健診名,対象月,受診年月日,判定,運動,言語,社会性,体重(g),育児不安
+    exams = [
+        ["30000101", "4か月", "2023/05", "2023/05/20", "異常なし", "無", "無", "無", "4999", "無"],  # R04
+        ["30000102", "4か月", "2023/05", "2023/05/20", "異常なし", "無", "無", "無", "5000", "無"],  # on the line
+        ["30000103", "10か月", "2023/11", "2023/11/20", "要経過観察", "有", "無", "無", "8000", "有"],  # R21
+        ["30000103", "1歳6か月", "2024/07", "2024/07/20", "異常なし", "無", "無", "無", "10000", "無"],  # latest
+        ["30000104", "1歳6か月", "2024/07", "2024/07/20", "異常なし", "無", "無", "無", "10000", "有"],  # R15
+        ["30000105", "3歳", "2026/01", "", "", "", "", "", "", ""],  # invited, not attended: no finding
+    ]
+    con = ingest_rows(tmp_path, town, {"jumin": jumin, "nyuyoji_kenshin": exams}, T)
+    build_persons(con, T)
+    build_mother_of_child(con, T, has_postpartum=False)
+    prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
+    models = load_models()
+    for name in ("subjects", "ind_checkup_findings"):
+        run_model(con, models[name])
+    hits = set(con.execute("SELECT subject_resident_id, rule_id FROM ind_checkup_findings").fetchall())
+    assert hits == {("30000101", "R04"), ("30000103", "R21"), ("30000104", "R15")}
