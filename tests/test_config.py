@@ -10,6 +10,7 @@ import yaml
 
 from kodomo_pipeline.config import ConfigError, load_feeds, load_town
 from kodomo_pipeline.config.paths import config_root
+from tests.test_third_town import THIRD_TOWN
 
 
 @pytest.fixture()
@@ -88,35 +89,11 @@ def test_yaml_syntax_error_names_the_line(config_copy: Path) -> None:
 
 
 def test_a_third_town_is_one_file(config_copy: Path) -> None:
-    """A new town with its own layout variant needs one file and no code."""
+    """A new town with its own layout variant needs one file and no code (run end to end in test_third_town)."""
     town_file = config_copy / "resources" / "towns" / "yorii.yaml"
-    town_file.write_text(
-        """
-town: yorii
-name_ja: 寄居町
-population: 3000
-inbox: inbox/yorii
-database: db/yorii.duckdb
-resident_id_pattern: '^[0-9]{9}$'
-layout:
-  encoding: cp932
-  line_end: crlf
-  date_style: slash
-  month_style: slash
-  kana_style: fullwidth_katakana
-  name_separator: halfwidth
-  codes:
-    sex: {M: 男, F: 女}
-    flag: {○: true, ×: false}
-feeds:
-  jumin:
-    columns: {個人番号: resident_id, 世帯: household_id, 名前: name_kanji, 読み: name_kana, 誕生日: birth_date,
-              性: sex, 続柄: relationship, 住所: address, 転入日: resident_since, 状態: status, 異動日: status_date}
-  gakko_meibo: {system: school_s}
-""",
-        encoding="utf-8",
-    )
+    town_file.write_text(THIRD_TOWN, encoding="utf-8")
     town = load_town(town_file, load_feeds(config_copy / "assets"))
-    assert set(town.feeds) == {"jumin", "gakko_meibo"}
+    assert "jumin" in town.feeds and "toen" not in town.feeds
     assert town.feeds["jumin"].codes_for("sex") == {"M": "男", "F": "女"}
-    assert town.feeds["gakko_meibo"].layout.kana_style == "hiragana"
+    assert town.feeds["jumin"].layout.date_style == "iso"
+    assert town.feeds["gakko_meibo"].layout.kana_style == "hiragana"  # the shared school system's layout
