@@ -164,3 +164,37 @@ def test_checkup_findings_at_their_boundaries(tmp_path: Path, towns) -> None:
         run_model(con, models[name])
     hits = set(con.execute("SELECT subject_resident_id, rule_id FROM ind_checkup_findings").fetchall())
     assert hits == {("30000101", "R04"), ("30000103", "R21"), ("30000104", "R15")}
+
+
+def test_attendance_windows_and_transferred_students(tmp_path: Path, towns) -> None:
+    """R17 sums a child's absences over month(T)−11 … month(T), both student numbers of a transfer together;
+    R18 needs 8 nurse visits in one of the last 3 months."""
+    from kodomo_pipeline.linkage.crosswalk import link_attendance
+
+    town = towns["misato"]
+    jumin = [_person(f"3000020{n}", "H8", "2015/06/01", "男", "子") for n in range(1, 4)]
+    # 児童生徒番号,年月,授業日数,欠席日数,遅刻日数,保健室来室回数 — T is 2026-11-26: months 2025-12 … 2026-11
+    attendance = [
+        ["S1", "2025-12", "20", "15", "0", "0"],
+        ["S1b", "2026-11", "20", "15", "0", "0"],  # the same child after a transfer: 30 together → R17
+        ["S2", "2025-11", "20", "20", "0", "0"],  # one month too early
+        ["S2", "2026-10", "20", "10", "0", "8"],  # 30 days only with the month outside; 8 visits → R18
+        ["S3", "2026-08", "30", "29", "0", "7"],  # 29 days, 7 visits (and August is outside R18's window)
+    ]
+    con = ingest_rows(tmp_path, town, {"jumin": jumin, "gakko_shusseki": attendance}, T)
+    build_persons(con, T)
+    build_mother_of_child(con, T, has_postpartum=False)
+    con.execute(
+        """CREATE TABLE crosswalk AS SELECT * FROM (VALUES ('gakko_meibo', 'S1', '30000201', 'matched'),
+           ('gakko_meibo', 'S1b', '30000201', 'matched'), ('gakko_meibo', 'S2', '30000202', 'matched'),
+           ('gakko_meibo', 'S3', '30000203', 'matched')) AS t(feed, source_key, resident_id, status)"""
+    )
+    assert link_attendance(con, T) == (5, 0)
+    prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
+    models = load_models()
+    for name in ("subjects", "ind_attendance"):
+        run_model(con, models[name])
+    hits = set(con.execute("SELECT subject_resident_id, rule_id FROM ind_attendance").fetchall())
+    assert hits == {("30000201", "R17"), ("30000202", "R18")}
+    facts = con.execute("SELECT count(*) FROM ind_attendance WHERE rule_id = 'R17'").fetchall()[0][0]
+    assert facts == 2  # both months of both student numbers are the evidence
