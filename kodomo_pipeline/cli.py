@@ -60,7 +60,7 @@ def generate(
     )
 
 
-def _run_town(town: str, asof: dt.date | None, inbox: Path | None, out: Path | None) -> tuple[bool, dict]:
+def _run_town(town: TownConfig, asof: dt.date | None, inbox: Path | None, out: Path | None) -> tuple[bool, dict]:
     """Materialise the town's whole graph headless, recorded in the Dagster instance."""
     from dagster import DagsterInstance
 
@@ -71,7 +71,7 @@ def _run_town(town: str, asof: dt.date | None, inbox: Path | None, out: Path | N
 
     root = data_root()
     prepare_dagster_home(root)
-    job = build_definitions(root).resolve_job_def(job_name(town))
+    job = build_definitions(root).resolve_job_def(job_name(town.town))
     run_config = run_config_for(
         root,
         asof=asof.isoformat() if asof else None,
@@ -84,12 +84,11 @@ def _run_town(town: str, asof: dt.date | None, inbox: Path | None, out: Path | N
         result = job.execute_in_process(
             run_config=run_config,
             instance=instance,
-            tags={TOWN_TAG: town, "kodomo/trigger": "cli"},
+            tags={TOWN_TAG: town.town, "kodomo/trigger": "cli"},
             raise_on_error=False,
         )
-    config = load_towns()[town]
-    status = town_status(config, root)
-    target = (out.resolve() / town) if out else config.output(root)
+    status = town_status(town, root)
+    target = (out.resolve() / town.town) if out else town.output(root)
     target.mkdir(parents=True, exist_ok=True)
     stamp = (asof or _today()).strftime("%Y%m%d")
     (target / f"ingest_status_{stamp}.json").write_text(json.dumps(status, ensure_ascii=False, indent=2), "utf-8")
@@ -128,7 +127,7 @@ def _print_summary(status: dict) -> None:
 @click.option("--asof", callback=parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
 def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | None) -> None:
     """Run a town's whole nightly graph now, through the same Dagster definitions as the schedule."""
-    ok, status = _run_town(town.town, asof, inbox, out)
+    ok, status = _run_town(town, asof, inbox, out)
     click.echo(f"{town.town}: run {status['run_id'] or '-'} {'succeeded' if ok else 'FAILED (see below)'}")
     _print_summary(status)
     sys.exit(0 if ok else 1)
@@ -172,11 +171,11 @@ def demo(asof: dt.date | None, seed: int) -> None:
         click.echo(
             f" {sum(summary.rows.values()):,} rows in {len(summary.rows)} files ({time.perf_counter() - started:.1f} s)"
         )
-    for name in towns:
+    for name, town in towns.items():
         step += 1
         started = time.perf_counter()
         click.echo(f"[{step}/{steps}] running {name} ...", nl=False)
-        ok, status = _run_town(name, asof, None, None)
+        ok, status = _run_town(town, asof, None, None)
         results[name] = status
         click.echo(f" {'ok' if ok else 'FAILED'} ({time.perf_counter() - started:.1f} s)")
         if not ok:

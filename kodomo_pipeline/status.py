@@ -7,6 +7,7 @@ from pathlib import Path
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.ingest_tables import fetch_one
+from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
 
 
@@ -18,7 +19,7 @@ def town_status(town: TownConfig, root: Path) -> dict:
     if not database.exists():
         return status
     with open_town_db(database, read_only=True) as con:
-        if not fetch_one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_feeds'")[0]:
+        if not has_table(con, "run_feeds"):
             return status
         status["run_id"] = fetch_one(con, "SELECT run_id FROM run_feeds ORDER BY recorded_at DESC LIMIT 1")[0]
         for feed, outcome, file_name, sha256, cause in tables.latest_run_feeds(con):
