@@ -81,3 +81,25 @@ def test_every_indicator_row_points_at_a_real_source_row(town_db: tuple[Path, Pa
                     ON r._sha256 = i.source_sha256 AND r._row = i.source_row WHERE r._row IS NULL"""
             ).fetchall()[0][0]
             assert orphans == 0, table
+
+
+def test_alerts_agree_with_the_generators_reading_of_rules_v1(town_db: tuple[Path, Path]) -> None:
+    """Every alert: subject, type, level, score, indicators in order and known case — all 25 rules together."""
+    database, planted_path = town_db
+    planted = pd.read_csv(planted_path, dtype=str, keep_default_na=False)
+    columns = ["resident_id", "subject_type", "difficulty_type", "level", "score", "indicators", "known_case"]
+    expected = set(planted[columns].itertuples(index=False, name=None))
+    with duckdb.connect(str(database), read_only=True) as con:
+        found = set(
+            con.execute(
+                """SELECT subject_resident_id, subject_type, difficulty_type, level, CAST(score AS VARCHAR),
+                          indicators, CAST(known_case AS VARCHAR) FROM alerts"""
+            ).fetchall()
+        )
+    by_rule: dict[str, int] = {}
+    for row in expected ^ found:
+        for rule in row[5].split(";"):
+            by_rule[rule] = by_rule.get(rule, 0) + 1
+    planted_alerts, missing, extra = len(expected), len(expected - found), len(found - expected)
+    assert planted_alerts > 30
+    assert (missing, extra) == (0, 0), f"disagreements by rule: {sorted(by_rule.items())}"

@@ -9,7 +9,6 @@ import duckdb
 import pytest
 from dagster import AssetKey
 
-from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.rules.ruleset import apply_overrides
@@ -94,7 +93,7 @@ def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) 
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "ninshin_todoke": notices}, T)
     build_persons(con, T)
     build_mother_of_child(con, T, has_postpartum=False)
-    prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
+    prepare(con, town, T, apply_overrides(town.path, {}))
     assert run_model(con, load_models()["subjects"]) == 3
     subjects = set(con.execute("SELECT subject_resident_id, subject_type FROM subjects").fetchall())
     assert subjects == {("30000001", "child"), ("30000005", "child"), ("30000003", "expectant_mother")}
@@ -105,7 +104,7 @@ def _kawashima_db(tmp_path: Path, towns, jumin: list[list[str]], soudan: list[li
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "jido_soudan": soudan}, T)
     build_persons(con, T)
     build_mother_of_child(con, T, has_postpartum=False)
-    prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
+    prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in run_order(
         {n: m for n, m in models.items() if n in ("subjects", "ind_consultations", "ind_known_case")}
@@ -158,7 +157,7 @@ def test_checkup_findings_at_their_boundaries(tmp_path: Path, towns) -> None:
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "nyuyoji_kenshin": exams}, T)
     build_persons(con, T)
     build_mother_of_child(con, T, has_postpartum=False)
-    prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
+    prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in ("subjects", "ind_checkup_findings"):
         run_model(con, models[name])
@@ -190,7 +189,7 @@ def test_attendance_windows_and_transferred_students(tmp_path: Path, towns) -> N
            ('gakko_meibo', 'S3', '30000203', 'matched')) AS t(feed, source_key, resident_id, status)"""
     )
     assert link_attendance(con, T) == (5, 0)
-    prepare(con, load_feeds(), T, apply_overrides(town.path, {}))
+    prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in ("subjects", "ind_attendance"):
         run_model(con, models[name])

@@ -66,7 +66,7 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
         rules = apply_overrides(town.path, town.rule_overrides)
         with kodomo.database(town) as con:
             asof = kodomo.judgment_date(con)
-            prepare(con, load_feeds(), asof, rules)
+            prepare(con, town, asof, rules)
             rows = run_model(con, model)
             lineage = column_lineage(con, model)
         return MaterializeResult(

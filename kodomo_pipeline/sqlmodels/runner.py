@@ -7,11 +7,16 @@ import json
 
 import duckdb
 
-from kodomo_pipeline.config.feeds import FeedSpec
-from kodomo_pipeline.rules.ruleset import RuleSet
+from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
+from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.rules.coverage import linked_rules
+from kodomo_pipeline.rules.ruleset import Rule, RuleSet
+from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
 from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model
 from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
+
+CHILD_MAX_AGE = 17  # a child subject is 0–17 at T
 
 # Linkage tables a town without nursery or school feeds never makes: empty, with the columns models read.
 _EMPTY_UPSTREAM = {
@@ -39,14 +44,23 @@ def rule_variables(rules: RuleSet) -> dict[str, object]:
     return values
 
 
-def write_rule_set(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> None:
-    """Replace `rule_set`: one row per rule — enabled, points per type, and its params as JSON."""
+def _max_age(rule: Rule) -> int:
+    """The oldest completed age of a child subject the rule applies to ("< 1y" = 0; no limit = 17)."""
+    if rule.max_age is not None:
+        return rule.max_age
+    return rule.max_age_exclusive - 1 if rule.max_age_exclusive is not None else CHILD_MAX_AGE
+
+
+def write_rule_set(con: duckdb.DuckDBPyConnection, rules: RuleSet, linked: dict[str, bool]) -> None:
+    """Replace `rule_set`: one row per rule — enabled, points per type, params as JSON, and whether the town
+    can evaluate it at all (`linked`; false = 未連携)."""
     con.execute(
         """CREATE OR REPLACE TABLE rule_set (rule_id VARCHAR, name VARCHAR, enabled BOOLEAN, points_ab INTEGER,
-           points_pp INTEGER, points_dd INTEGER, params JSON, economic BOOLEAN, version VARCHAR)"""
+           points_pp INTEGER, points_dd INTEGER, params JSON, economic BOOLEAN, version VARCHAR, reason VARCHAR,
+           feeds VARCHAR[], applies_to VARCHAR[], max_age INTEGER, effect VARCHAR, linked BOOLEAN)"""
     )
     con.executemany(
-        "INSERT INTO rule_set VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO rule_set VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 rule_id,
@@ -58,18 +72,25 @@ def write_rule_set(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> None:
                 json.dumps(rule.params, ensure_ascii=False),
                 rule.economic,
                 rules.version,
+                rule.reason,
+                list(rule.feeds),
+                list(rule.applies_to),
+                _max_age(rule),
+                rule.effect,
+                linked[rule_id],
             ]
             for rule_id, rule in rules.rules.items()
         ],
     )
 
 
-def prepare(con: duckdb.DuckDBPyConnection, feeds: dict[str, FeedSpec], asof: dt.date, rules: RuleSet) -> None:
+def prepare(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet) -> None:
     """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T)."""
+    feeds: dict[str, FeedSpec] = load_feeds()
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
-    write_rule_set(con, rules)
+    write_rule_set(con, rules, linked_rules(rules, town, feeds))
     ensure_bookkeeping(con)
     for feed, spec in feeds.items():
         ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
@@ -78,9 +99,12 @@ def prepare(con: duckdb.DuckDBPyConnection, feeds: dict[str, FeedSpec], asof: dt
     for table, columns in _EMPTY_UPSTREAM.items():
         if not has_table(con, table):
             con.execute(f"CREATE TABLE {table} ({columns})")
+    ensure_alert_history(con)
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
-    """Materialise one model as a table; returns its row count."""
+    """Materialise one model as a table; returns its row count. The alerts of T are also kept in the history."""
     con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {model.sql}")
+    if model.name == ALERTS_MODEL:
+        record_alerts(con)
     return fetch_one(con, f"SELECT count(*) FROM {model.name}")[0]

@@ -1,0 +1,17 @@
+-- Every fact that made an indicator fire at T, from every indicator model: the rows `explain` follows back to
+-- the source files. All indicator models share these columns (subject, rule, hit, points per type, provenance).
+SELECT * FROM ind_consultations
+UNION ALL SELECT * FROM ind_known_case
+UNION ALL SELECT * FROM ind_checkups
+UNION ALL SELECT * FROM ind_checkup_findings
+UNION ALL SELECT * FROM ind_pregnancy
+UNION ALL SELECT * FROM ind_prenatal_visits
+UNION ALL SELECT * FROM ind_young_mother
+UNION ALL SELECT * FROM ind_economic
+UNION ALL SELECT * FROM ind_mother_mental
+UNION ALL SELECT * FROM ind_postpartum
+UNION ALL SELECT * FROM ind_nursery
+UNION ALL SELECT * FROM ind_attendance
+UNION ALL SELECT * FROM ind_moved_in
+UNION ALL SELECT * FROM ind_certificates
+UNION ALL SELECT * FROM ind_school_roster
