@@ -8,6 +8,7 @@ from dagster import AssetKey, Definitions
 
 from kodomo_pipeline.config.paths import data_root
 from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.orchestration.export_assets import build_export_assets
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
 from kodomo_pipeline.orchestration.model_assets import build_model_assets
@@ -23,6 +24,7 @@ def build_definitions(root: Path | None = None) -> Definitions:
         linkage = build_linkage_assets(town)
         has_crosswalk = any(AssetKey([town.town, "crosswalk"]) in a.keys for a in linkage)
         town_assets = build_feed_assets(town) + linkage + build_model_assets(town, has_crosswalk)
+        town_assets += build_export_assets(town)
         assets.extend(town_assets)
         assets.append(build_leak_guard_asset(town, town_assets))  # after every other asset of the town
         asset_checks.extend(build_quality_checks(town))
