@@ -17,39 +17,39 @@ from pydantic import BaseModel, ConfigDict, Field
 from kodomo_pipeline.config.errors import ConfigError, load_folder, read_yaml, validate_model
 from kodomo_pipeline.config.paths import config_root
 
-# The columns an export can carry, with where they come from (the privacy report shows this).
-ALERT_COLUMNS: dict[str, str] = {
-    "alert_id": "alerts",
-    "subject_type": "alerts",
-    "difficulty_type": "alerts",
-    "type_code": "alerts",
-    "level": "alerts",
-    "score": "alerts",
-    "indicators": "alerts",
-    "not_linked": "alerts",
-    "known_case": "alerts",
-    "economic_only": "alerts",
-    "change": "alerts",
-    "rule_set_version": "alerts",
-    "as_of": "alerts",
-}
-SUBJECT_COLUMNS: dict[str, str] = {
-    "subject_resident_id": "alerts",
-    "name_kanji": "persons",
-    "name_kana": "persons",
-    "birth_date": "persons",
-    "sex": "persons",
-    "address": "persons",
-    "age": "persons",
-    "facility": "toen",
-    "school": "gakko_meibo",
-    "grade": "gakko_meibo",
-    "watch": "profile",  # the fixed request 見守り
-    "contact_department": "profile",
-}
+# The columns an export can carry: from the alert, and about its subject (registry at T, enrolment, profile).
+ALERT_COLUMNS = (
+    "alert_id",
+    "subject_type",
+    "difficulty_type",
+    "type_code",
+    "level",
+    "score",
+    "indicators",
+    "not_linked",
+    "known_case",
+    "economic_only",
+    "change",
+    "rule_set_version",
+    "as_of",
+)
+SUBJECT_COLUMNS = (
+    "subject_resident_id",
+    "name_kanji",
+    "name_kana",
+    "birth_date",
+    "sex",
+    "address",
+    "age",
+    "facility",  # the nursery at T (toen)
+    "school",  # the school and grade at T (gakko_meibo)
+    "grade",
+    "watch",  # the fixed request 見守り
+    "contact_department",  # the profile's
+)
 # Columns that say something about an alert, not only who the child is: never in a per-subject export.
 PER_ALERT = {name for name in ALERT_COLUMNS if name not in ("subject_type", "as_of")}
-KNOWN_COLUMNS = {**ALERT_COLUMNS, **SUBJECT_COLUMNS}
+KNOWN_COLUMNS = {*ALERT_COLUMNS, *SUBJECT_COLUMNS}
 # Direct identifiers: a profile with `identified: false` may carry them only through a rule.
 DIRECT_IDENTIFIERS = ("subject_resident_id", "alert_id", "name_kanji", "name_kana", "address", "birth_date")
 ENROLMENT_FEED = {"facility": "toen", "school": "gakko_meibo", "grade": "gakko_meibo"}
