@@ -201,6 +201,89 @@ def ui(port: int) -> None:
     sys.exit(subprocess.call([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)], env=env))
 
 
+@main.command()
+@click.argument("alert_id")
+@click.option("--town", required=True, type=TownParam())
+@click.option("--format", "form", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("--asof", callback=parse_date, default=None, help="the run to explain (default: newest with this alert)")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write here (json/html default: <town output>/explain/explain_<alert_id>_<YYYYMMDD>.<format>)",
+)
+@click.option("--purpose", default="アラート根拠の確認", show_default=True, help="why; recorded in the access log")
+def explain(
+    town: TownConfig, alert_id: str, form: str, asof: dt.date | None, out_file: Path | None, purpose: str
+) -> None:
+    """Show why an alert exists: indicators → facts → source file, SHA-256 and row → rule-set version.
+
+    The text form shows no resident ID, name or date; the json/html file (for auditors) includes the
+    subject's resident ID and is written to a file, never to the terminal. Every explain is recorded.
+    """
+    from kodomo_pipeline.explain import AlertNotFound, explain_alert, render
+    from kodomo_pipeline.privacy.audit import record_access
+    from kodomo_pipeline.rules.ruleset import apply_overrides
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    root = data_root()
+    database = town.database(root)
+    if not database.exists():
+        raise click.ClickException(f"{town.town} has no database yet: run the town first")
+    rules = apply_overrides(town.path, town.rule_overrides)
+    with open_town_db(database) as con:
+        try:
+            explanation = explain_alert(con, town, rules, alert_id, asof)
+        except AlertNotFound as exc:
+            raise click.ClickException(f"{town.town}: {exc}") from None
+        record_access(con, f"explain {alert_id}", purpose)
+    content = render(explanation, form, dt.datetime.now())
+    if form == "text" and out_file is None:
+        click.echo(content, nl=False)
+        return
+    suffix = "txt" if form == "text" else form
+    target = out_file or town.output(root) / "explain" / f"explain_{alert_id}_{explanation.as_of:%Y%m%d}.{suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, encoding="utf-8")
+    click.echo(f"{town.town}: explanation of {alert_id} (as of {explanation.as_of}) written to {target}")
+
+
+@main.command("rules")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="the page to write (default: <data root>/out/rule_matrix_<YYYYMMDD>.html)",
+)
+def rules_command(out_file: Path | None) -> None:
+    """Write the rule matrix page: every rule in words, with each town's overrides, 未連携 and hit counts."""
+    import duckdb
+
+    from kodomo_pipeline.reports.rule_matrix import render_rule_matrix, town_column
+    from kodomo_pipeline.rules.ruleset import apply_overrides, load_base_rules
+
+    root = data_root()
+    columns = []
+    for town in load_towns().values():
+        rules = apply_overrides(town.path, town.rule_overrides)
+        database = town.database(root)
+        if not database.exists():
+            columns.append(town_column(town, rules, None))
+            continue
+        try:
+            con = duckdb.connect(str(database), read_only=True)
+        except duckdb.IOException:
+            raise click.ClickException(f"{database.name} is in use by a run; try again when it has finished") from None
+        with con:
+            columns.append(town_column(town, rules, con))
+    target = out_file or root / "out" / f"rule_matrix_{_today():%Y%m%d}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_rule_matrix(load_base_rules(), columns, dt.datetime.now()), encoding="utf-8")
+    click.echo(f"rule matrix ({len(columns)} town(s)) written to {target}")
+
+
 main.add_command(purge_command)  # kodomo purge --town T --before YYYY-MM-DD
 main.add_command(audit_command)  # kodomo audit --town T [--json]
 
