@@ -14,25 +14,13 @@ Targets on 2 cores: whole town ≤ 90 s, ≤ 6× the floor, peak RSS ≤ 4 GB.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ASOF = dt.date(2026, 11, 26)
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM): unlike ru_maxrss, it is not inherited across fork and exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from common import ASOF, peak_rss_mb, run_child
 
 
 def measure_pipeline(town_name: str, inbox: Path, home: Path) -> dict:
@@ -56,7 +44,7 @@ def measure_pipeline(town_name: str, inbox: Path, home: Path) -> dict:
                 "quarantined": figures["rows_quarantined"],
                 "seconds": round(time.perf_counter() - t0, 2),
             }
-    return {"seconds": time.perf_counter() - started, "feeds": feeds, "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": time.perf_counter() - started, "feeds": feeds, "peak_rss_mb": peak_rss_mb()}
 
 
 def measure_floor(utf8_dir: Path, database: Path) -> dict:
@@ -71,12 +59,7 @@ def measure_floor(utf8_dir: Path, database: Path) -> dict:
                 f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, all_varchar = true, header = true)", [str(path)]
             )
             rows += con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": _peak_rss_mb()}
-
-
-def _child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
@@ -111,8 +94,8 @@ def main() -> None:
         layout = town.feeds[path.stem.rsplit("_", 1)[0]].layout
         (utf8 / path.name).write_text(path.read_bytes().decode(layout.encoding), encoding="utf-8")
 
-    ours = _child("--measure", "pipeline", "--town", args.town, "--paths", str(inbox), str(home))
-    floor = _child("--measure", "floor", "--paths", str(utf8), str(work / "floor.duckdb"))
+    ours = run_child(__file__, "--measure", "pipeline", "--town", args.town, "--paths", str(inbox), str(home))
+    floor = run_child(__file__, "--measure", "floor", "--paths", str(utf8), str(work / "floor.duckdb"))
     rows = sum(feed["rows"] for feed in ours["feeds"].values())
     print(f"town {args.town}, population {args.population:,}, as of {ASOF}, generated in {generated:.1f} s")
     print(f"{'feed':<16}{'rows':>11}{'valid':>11}{'held':>8}{'seconds':>9}")

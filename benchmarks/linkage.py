@@ -15,28 +15,16 @@ Targets: default size F1 >= 0.995, precision >= 0.999, twins merged = 0, review 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import ASOF, peak_rss_mb, prepare_town, run_child
 
-ASOF = dt.date(2026, 11, 26)
 FEEDS = ("toen", "gakko_meibo")
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM): unlike ru_maxrss, it is not inherited across fork and exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _scores(predicted: pd.Series, truth: pd.Series) -> dict:
@@ -97,7 +85,7 @@ def measure(town_name: str, home: Path, truth_dir: Path, seed: int) -> dict:
         crosswalk = assign_links(result.pairs, records, persons, Bands())
         t3 = time.perf_counter()
         leftover = len(splink_objects(con))
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
 
     links = pd.read_csv(truth_dir / "links.csv", dtype=str, keep_default_na=False)
     people = pd.read_csv(truth_dir / "persons.csv", dtype=str, keep_default_na=False)
@@ -148,31 +136,6 @@ def measure(town_name: str, home: Path, truth_dir: Path, seed: int) -> dict:
         "peak_rss_mb": peak,
         "splink_tables_left": int(leftover),
     }
-
-
-def _child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _prepare(town_name: str, work: Path, population: int | None, seed: int) -> float:
-    """Generate the town and ingest every feed into its database; returns the generation seconds."""
-    from kodomo_pipeline.config import load_towns
-    from kodomo_pipeline.generator import generate_town
-    from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
-    from kodomo_pipeline.storage.town_db import open_town_db
-
-    town = load_towns()[town_name]
-    inbox, home = work / "inbox", work / "home"
-    t0 = time.perf_counter()
-    generate_town(town, inbox, work / "truth", ASOF, population, seed)
-    generated = time.perf_counter() - t0
-    paths = TownPaths.for_town(town, home, inbox)
-    with open_town_db(town.database(home)) as con:
-        for feed in town.feeds:
-            ingest_raw(con, town, feed, paths, "benchmark", None)
-            validate_feed(con, town, feed, "benchmark")
-    return generated
 
 
 def _report(args: argparse.Namespace, got: dict, generated: float) -> None:
@@ -236,8 +199,10 @@ def main() -> None:
         return
     for folder in ("inbox", "home", "truth"):
         shutil.rmtree(work / folder, ignore_errors=True)
-    generated = _prepare(args.town, work, args.population, args.seed)
-    got = _child("--measure", "--town", args.town, "--workdir", str(work), "--model-seed", str(args.model_seed))
+    generated = prepare_town(args.town, work, args.population, args.seed)
+    got = run_child(
+        __file__, "--measure", "--town", args.town, "--workdir", str(work), "--model-seed", str(args.model_seed)
+    )
     _report(args, got, generated)
     if args.json:
         print(json.dumps(got))
