@@ -108,6 +108,14 @@ def _print_summary(status: dict) -> None:
         )
         if entry.get("error"):
             click.echo(f"  {'':<16}! {entry['error']}")
+    alerts = status.get("alerts")
+    if alerts:
+        levels = ", ".join(f"{level} {n:,}" for level, n in alerts["by_level"].items())
+        click.echo(
+            f"  alerts at {alerts['as_of']} ({alerts['rule_set_version']}): {levels}; new {alerts['new']:,}, "
+            f"raised {alerts['raised']:,}, suppressed (対応不要) {alerts['suppressed']:,}; "
+            f"未連携 {', '.join(alerts['not_linked_rules']) or 'none'}"
+        )
 
 
 @main.command()
@@ -184,6 +192,10 @@ def demo(asof: dt.date | None, seed: int) -> None:
     for name, status in results.items():
         click.echo(f"{name}:")
         _print_summary(status)
+    click.echo("\nMeeting lists (review meeting, XLSX):")
+    for name, town in towns.items():
+        meeting = town.output(root) / f"meeting_{asof:%Y%m%d}.xlsx"
+        click.echo(f"  {name}: {meeting if meeting.exists() else 'not written (the run failed)'}")
     click.echo(f"\nOutputs: {root / 'out'}   Dagster UI: `kodomo ui`, then http://127.0.0.1:3000")
     sys.exit(1 if failed else 0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.exports.operator_summary import operator_summary
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 from kodomo_pipeline.storage.snapshots import has_table
@@ -13,7 +14,7 @@ from kodomo_pipeline.storage.town_db import open_town_db
 
 def town_status(town: TownConfig, root: Path) -> dict:
     """`{"town", "run_id", "feeds": {feed: {file, sha256, rows_read, rows_valid, rows_quarantined,
-    quarantine_reasons, dropped_columns, outcome[, error]}}}` for the latest run."""
+    quarantine_reasons, dropped_columns, outcome[, error]}}, "alerts": operator summary of the newest T}`."""
     database = town.database(root)
     status: dict = {"town": town.town, "run_id": None, "feeds": {}}
     if not database.exists():
@@ -39,4 +40,7 @@ def town_status(town: TownConfig, root: Path) -> dict:
                 entry["error"] = cause
             entry["outcome"] = outcome
             status["feeds"][feed] = entry
+        if has_table(con, "alerts"):
+            asof = fetch_one(con, "SELECT max(as_of) FROM alerts")[0]
+            status["alerts"] = operator_summary(con, asof) if asof else None
     return status

@@ -12,7 +12,9 @@ from kodomo_pipeline.orchestration.export_assets import build_export_assets
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
 from kodomo_pipeline.orchestration.model_assets import build_model_assets
+from kodomo_pipeline.orchestration.privacy_assets import build_privacy_assets
 from kodomo_pipeline.orchestration.quality_assets import build_leak_guard_asset, build_quality_checks
+from kodomo_pipeline.orchestration.report_assets import build_report_assets
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.orchestration.town_jobs import build_inbox_sensor, build_schedule, build_town_job
 
@@ -24,7 +26,7 @@ def build_definitions(root: Path | None = None) -> Definitions:
         linkage = build_linkage_assets(town)
         has_crosswalk = any(AssetKey([town.town, "crosswalk"]) in a.keys for a in linkage)
         town_assets = build_feed_assets(town) + linkage + build_model_assets(town, has_crosswalk)
-        town_assets += build_export_assets(town)
+        town_assets += build_export_assets(town) + build_privacy_assets(town) + build_report_assets(town)
         assets.extend(town_assets)
         assets.append(build_leak_guard_asset(town, town_assets))  # after every other asset of the town
         asset_checks.extend(build_quality_checks(town))
