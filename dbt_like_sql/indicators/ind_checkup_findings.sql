@@ -17,7 +17,7 @@ hits AS (
     SELECT a.*, r.rule_id, r.points_ab, r.points_pp, r.points_dd
     FROM attended AS a
     JOIN rule_set AS r ON r.enabled AND (
-        (r.rule_id = 'R04' AND a.age <= 6 AND a.weight_g < CAST(
+        (r.rule_id = 'R04' AND a.age <= r.max_age AND a.weight_g < CAST(
             json_extract_string(json_extract(r.params, '$.weight_below_g'), '$."' || a.exam || '"') AS INTEGER))
         OR (r.rule_id = 'R15' AND a.recency = 1 AND a.parenting_anxiety)
         OR (r.rule_id = 'R21' AND a.exam IN ('4か月', '10か月') AND a.dev_motor)

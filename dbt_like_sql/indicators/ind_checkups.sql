@@ -20,7 +20,7 @@ missed AS (
         CAST(json_extract(r.params, '$.max_exams') AS INTEGER) AS max_exams
     FROM exams AS e
     JOIN rule_set AS r ON r.rule_id = 'R03' AND r.enabled
-    WHERE e.age <= 6
+    WHERE e.age <= r.max_age
       AND CAST(e.due_month + to_months(CAST(json_extract(r.params, '$.grace_months') AS INTEGER)) AS DATE)
           <= getvariable('as_of')
       AND (e.attended_on IS NULL OR e.attended_on > getvariable('as_of'))
