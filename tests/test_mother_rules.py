@@ -12,6 +12,7 @@ import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
+from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.project import load_models, run_order
 from kodomo_pipeline.sqlmodels.runner import prepare, run_model
@@ -46,11 +47,17 @@ def _postpartum(mother: str, child: str, on: str, epds: int, q10: int, bonding: 
     return [mother, child, on, str(epds), str(q10), str(bonding), support]
 
 
-def judge(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, overrides: dict | None = None) -> None:
+def judge(
+    con: duckdb.DuckDBPyConnection,
+    town: TownConfig,
+    asof: dt.date,
+    overrides: dict | None = None,
+    key: PseudonymKey | None = None,
+) -> None:
     """What the nightly job does after ingestion: persons, mothers, then every SQL model in order."""
     build_persons(con, asof)
     build_mother_of_child(con, asof, has_postpartum=True)
-    prepare(con, town, asof, apply_overrides(town.path, overrides or {}))
+    prepare(con, town, asof, apply_overrides(town.path, overrides or {}), key)
     models = load_models()
     for name in run_order(models):
         run_model(con, models[name])
@@ -223,3 +230,15 @@ def test_change_suppression_and_its_lifting_across_runs(tmp_path: Path, towns) -
     assert _alert_state(con, "40000002", "AB") == (first_id, "上昇", False, 12)
     history = con.execute("SELECT count(DISTINCT as_of) FROM alert_history WHERE alert_id = ?", [first_id])
     assert history.fetchall()[0][0] == 3
+
+
+def test_alert_ids_come_from_the_towns_key_so_a_rebuilt_database_gives_the_same_ones(tmp_path: Path, towns) -> None:
+    town = towns["misato"]
+    ids = []
+    for attempt, key_root in enumerate((tmp_path / "root", tmp_path / "root", tmp_path / "other")):
+        con = _town_db(tmp_path / f"db{attempt}", town)
+        judge(con, town, T, key=load_key(town.town, key_root))
+        ids.append(sorted(row[0] for row in con.execute("SELECT alert_id FROM alerts").fetchall()))
+        con.close()
+    assert ids[0] == ids[1] and not set(ids[0]) & set(ids[2])
+    assert all(alert_id.startswith("AL-") and len(alert_id) == 15 for alert_id in ids[0])

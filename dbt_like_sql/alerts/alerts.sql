@@ -1,6 +1,6 @@
 -- The review meeting's alerts at T: every subject × difficulty type at level A, B or C.
---   alert_id   stable across runs for the same subject and type (kept in `alert_ids`; a new one is random, so it
---              reveals nothing about the person);
+--   alert_id   stable across runs for the same subject and type: kept in `alert_ids` once given; a new one is
+--              alert_id_for(…), an HMAC with the town's key (the same in a rebuilt database, reveals nobody);
 --   change     against the previous run (the newest earlier T in `alert_history`): 新規 / 上昇 / 継続 / 低下,
 --              by level first, then score;
 --   suppressed a 対応不要 decision (taio_kekka, the newest decision on or before T) holds until the score rises
@@ -28,7 +28,7 @@ at_review AS (
 ),
 identified AS (
     SELECT
-        coalesce(i.alert_id, 'AL-' || upper(substr(replace(CAST(uuid() AS VARCHAR), '-', ''), 1, 12))) AS alert_id,
+        coalesce(i.alert_id, alert_id_for(c.subject_resident_id, c.subject_type, c.type_code)) AS alert_id,
         c.*
     FROM current AS c
     LEFT JOIN alert_ids AS i

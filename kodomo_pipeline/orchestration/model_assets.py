@@ -15,6 +15,7 @@ from dagster import (
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.orchestration.resource import KodomoResource
+from kodomo_pipeline.privacy.pseudonym import load_key
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.lineage import column_lineage
 from kodomo_pipeline.sqlmodels.project import Model, load_models
@@ -66,7 +67,10 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
         rules = apply_overrides(town.path, town.rule_overrides)
         with kodomo.database(town) as con:
             asof = kodomo.judgment_date(con)
-            prepare(con, town, asof, rules)
+            key = load_key(town.town, kodomo.root)
+            if key.announcement:
+                context.log.warning(key.announcement)  # where the new key file is; never the key
+            prepare(con, town, asof, rules, key)
             rows = run_model(con, model)
             lineage = column_lineage(con, model)
         return MaterializeResult(

@@ -24,6 +24,8 @@ KEY_BYTES = 32
 MIN_SECRET_CHARS = 32
 PSEUDONYM_HEX = 16  # 64 bits: no collision to expect among a town's residents, short enough for a spreadsheet
 CONTEXT = b"kodomo-pseudonym-v1\x00"  # a pseudonym here never equals an HMAC the same key makes elsewhere
+ALERT_CONTEXT = b"kodomo-alert-v1\x00"
+ALERT_ID_HEX = 12
 
 
 class PseudonymKeyError(RuntimeError):
@@ -52,6 +54,13 @@ class PseudonymKey:
         """The same value and key always give the same pseudonym; without the key it cannot be reversed."""
         digest = hmac.new(self._secret, CONTEXT + value.encode("utf-8"), hashlib.sha256).hexdigest()
         return digest[:PSEUDONYM_HEX]
+
+    def alert_id(self, subject: str, subject_type: str, type_code: str) -> str:
+        """A new alert's ID: the same subject and type give the same ID even in a rebuilt database (decisions in
+        taio_kekka keep pointing at it), and it reveals nobody without the key. Once given, an ID is kept in
+        `alert_ids`, so a key rotation changes only the IDs of alerts that are new after it."""
+        message = ALERT_CONTEXT + f"{subject}|{subject_type}|{type_code}".encode()
+        return "AL-" + hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:ALERT_ID_HEX].upper()
 
     @property
     def announcement(self) -> str | None:
@@ -85,6 +94,11 @@ def _create_key_file(path: Path) -> bool:
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(secrets.token_hex(KEY_BYTES) + "\n")
     return True
+
+
+def ephemeral_key(town: str) -> PseudonymKey:
+    """A throwaway key for runs without a data root (unit tests, benchmarks): IDs stable only via `alert_ids`."""
+    return PseudonymKey(town, "ephemeral", "-", False, secrets.token_bytes(KEY_BYTES))
 
 
 def load_key(town: str, root: Path) -> PseudonymKey:

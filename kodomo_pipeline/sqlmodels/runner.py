@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 
 import duckdb
+from duckdb.sqltypes import VARCHAR
 
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.privacy.pseudonym import PseudonymKey, ephemeral_key
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
 from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
@@ -84,9 +87,22 @@ def write_rule_set(con: duckdb.DuckDBPyConnection, rules: RuleSet, linked: dict[
     )
 
 
-def prepare(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet) -> None:
-    """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T)."""
+def register_alert_ids(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> None:
+    """`alert_id_for(subject, subject_type, type_code)` for alerts.sql: keyed, so DuckDB has no built-in for it."""
+    with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
+        con.remove_function("alert_id_for")
+    con.create_function("alert_id_for", key.alert_id, [VARCHAR, VARCHAR, VARCHAR], VARCHAR, side_effects=False)
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet, key: PseudonymKey | None = None
+) -> None:
+    """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T).
+
+    `key` is the town's key (privacy/pseudonym.py) new alert IDs are derived from; without one (unit tests,
+    benchmarks) they are random and stay stable only through `alert_ids`."""
     feeds: dict[str, FeedSpec] = load_feeds()
+    register_alert_ids(con, key or ephemeral_key(town.town))
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
