@@ -299,5 +299,142 @@ def rules_command(out_file: Path | None) -> None:
 main.add_command(purge_command)  # kodomo purge --town T --before YYYY-MM-DD
 main.add_command(audit_command)  # kodomo audit --town T [--json]
 
+
+@main.command("generate-history")
+@click.option("--town", required=True, type=TownParam())
+@click.option(
+    "--out", "inbox", required=True, type=click.Path(file_okay=False, path_type=Path), help="the inbox (one folder)"
+)
+@click.option("--from", "first", required=True, callback=parse_date, help="first extract date YYYY-MM-DD")
+@click.option("--to", "last", required=True, callback=parse_date, help="last extract date YYYY-MM-DD (inclusive)")
+@click.option("--every", default="1M", show_default=True, help="step in months: 1M, 2M, 3M …")
+@click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--truth",
+    "truth_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="ground truth folder; history truth goes to <truth>/history (default: <out>/truth)",
+)
+def generate_history_command(
+    town: TownConfig,
+    inbox: Path,
+    first: dt.date,
+    last: dt.date,
+    every: str,
+    population: int | None,
+    seed: int,
+    truth_dir: Path | None,
+) -> None:
+    """Write monthly snapshots of a town over years (one inbox), review-meeting decisions and history truth."""
+    import re
+
+    from kodomo_pipeline.generator.history import generate_history, month_dates
+    from kodomo_pipeline.privacy.pseudonym import load_key
+
+    match = re.fullmatch(r"\s*(\d+)\s*M\s*", every, flags=re.IGNORECASE)
+    if not match or int(match[1]) < 1:
+        raise click.BadParameter("use a number of months, e.g. 1M or 3M", param_hint="--every")
+    try:
+        dates = month_dates(first, last, int(match[1]))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--from/--to") from None
+    key = load_key(town.town, data_root())
+    if key.announcement:
+        click.echo(key.announcement, err=True)
+    started = time.perf_counter()
+    summary = generate_history(town, inbox, truth_dir or inbox / "truth", dates, population, seed, key)
+    files = sum(len(r) for r in summary.rows.values())
+    click.echo(
+        f"{town.town}: {len(summary.dates)} snapshots {summary.dates[0]} … {summary.dates[-1]}, {files} files, "
+        f"{summary.decisions} decisions ({time.perf_counter() - started:.1f} s) → {inbox}"
+    )
+
+
+@main.command("backtest")
+@click.option("--town", required=True, type=TownParam())
+@click.option("--from", "first", required=True, callback=parse_date, help="first replayed date T, YYYY-MM-DD")
+@click.option("--to", "last", required=True, callback=parse_date, help="last replayed date T (inclusive)")
+@click.option("--every", default="1M", show_default=True, help="step between replayed dates: 1M, 2W, 14D …")
+@click.option("--horizon", default="6M", show_default=True, help="outcomes counted in (T, T + horizon]")
+@click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="a rule-set YAML like rules/risk_rules_v1.yaml; repeat to compare (default: rules/risk_rules_v1.yaml)",
+)
+@click.option(
+    "--inbox",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="a history inbox of monthly <feed>_<YYYYMMDD>.csv snapshots (default: a copy of the town's database)",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="results go to <out>/backtest_<town>_<YYYYMMDD>/ (default: the town's output folder)",
+)
+@click.option(
+    "--outcomes",
+    "outcomes_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="outcome definitions (default: rules/outcomes_v1.yaml)",
+)
+@click.option("--no-town-overrides", is_flag=True, help="judge with the rule files as they are, without the town's")
+def backtest_command(
+    town: TownConfig,
+    first: dt.date,
+    last: dt.date,
+    every: str,
+    horizon: str,
+    rule_files: tuple[Path, ...],
+    inbox: Path | None,
+    out: Path | None,
+    outcomes_file: Path | None,
+    no_town_overrides: bool,
+) -> None:
+    """効果検証: replay rule sets as of past dates (data known at T only) and compare alerts with outcomes.
+
+    Works in a scratch copy under <data root>/backtest/<town>/; the town's own database is never written.
+    """
+    from kodomo_pipeline.backtest.engine import Period, run_backtest, write_report_if_available
+    from kodomo_pipeline.config.errors import ConfigError
+
+    for name, value in (("--every", every), ("--horizon", horizon)):
+        try:
+            Period.parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=name) from None
+    try:
+        result = run_backtest(
+            town, data_root(), first, last, every, horizon, rule_files, inbox, out, outcomes_file,
+            town_overrides=not no_town_overrides, progress=lambda line: click.echo(f"  {line}"),
+        )  # fmt: skip
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(f"{town.town}: {exc}") from None
+    assert result.result_dir is not None
+    report, note = write_report_if_available(result.result_dir)
+    figures = result.headline()
+    click.echo(
+        f"{town.town}: {figures['replays']} replays × {len(result.rule_sets)} rule set(s) in "
+        f"{result.seconds['total']:.1f} s; alerts {len(result.alerts):,}, outcomes {len(result.outcomes):,}"
+    )
+    for info in result.rule_sets:
+        by_type = figures.get(info["name"], {}).get("by_type", {})
+        shown = "; ".join(
+            f"{kind} alerts {v['alerts']:,} precision {v['precision']} recall {v['recall']}"
+            for kind, v in by_type.items()
+        )
+        click.echo(f"  {info['name']} ({info['version']}): {shown or 'no alerts'}")
+    for line in result.notes:
+        click.echo(f"  note: {line}")
+    click.echo(f"results: {result.result_dir}")
+    click.echo(f"report: {report}" if report else f"  note: {note}")
+
+
 if __name__ == "__main__":
     main()

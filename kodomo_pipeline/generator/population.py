@@ -194,7 +194,7 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
 
     # Latent risk of the household.
     single = np.isin(htype, (SINGLE_MOTHER, MOTHER_WITH_PARENTS, SINGLE_FATHER)) | (divorce < D.NEVER)
-    ab_risk = rng.uniform("ab_risk", h) < 0.008 + 0.03 * single + 0.05 * teen_first
+    ab_risk = rng.uniform("ab_risk", h) < 0.012 + 0.045 * single + 0.06 * teen_first
     poor = rng.uniform("poor", h) < 0.05 + 0.22 * single + 0.1 * ab_risk
 
     addr_old = draw_addresses(rng, "addr_old", places, h)

@@ -158,6 +158,7 @@ def postpartum_depression(ctx: Context, preg: np.ndarray) -> tuple[np.ndarray, n
         + 0.3 * w.psych[w.preg_mother[preg]]
         + 0.08 * w.ab_risk[hh]
         + 0.06 * (w.teen_first[hh] & (w.preg_event[preg] == 0))
+        + 0.10 * w.preg_late[preg]
     )
     pp = rng.uniform("pp", key) < p
     self_harm = pp & (rng.uniform("self_harm", key) < 0.3)

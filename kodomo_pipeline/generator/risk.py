@@ -471,6 +471,6 @@ def _latent_labels(ctx: Context, person_f: np.ndarray, kind: np.ndarray) -> list
         "psychiatric_mother": (child & has_m & w.psych[mm]) | (expectant & w.psych[p]),
         "teen_mother": teen_child | teen_exp,
         "late_notification": (q >= 0) & w.preg_late[qq],
-        "postpartum_depression": child & (q >= 0) & pp,
+        "postpartum_depression": (child | expectant) & (q >= 0) & pp,
     }
     return [[name for name, v in flags.items() if v[i]] for i in range(n)]

@@ -23,6 +23,7 @@ from kodomo_pipeline.generator.population import (
     SINGLE_FATHER,
     SINGLE_MOTHER,
 )
+from kodomo_pipeline.generator.pregnancy import postpartum_depression
 
 CATEGORIES = np.array(["虐待", "養護その他", "障害", "非行", "育成", "保健", "その他"], dtype=object)
 ABUSE_TYPES = np.array(["身体的", "ネグレクト", "心理的", "性的"], dtype=object)
@@ -30,6 +31,10 @@ _W_ABUSE = (60, 20, 2, 3, 10, 2, 3)
 _W_DD = (3, 5, 65, 1, 20, 3, 3)
 _W_BASE = (6, 24, 6, 6, 40, 9, 9)
 SOUDAN_LOOKBACK_DAYS = 10 * 365 + 3
+# Latent course of an at-risk household: most come to light one day as an abuse consultation for the children
+# living there, months or years after the first signs (missed check-ups, a late notice…); the rest never do.
+ESCALATION_SHARE = 0.7
+ESCALATION_KEY = 3  # consultation key slot (pkey * 4 + k): 0–2 are the background consultations
 
 # 相談内容: short, name-free free text of the kind case workers type (dropped at ingestion).
 SOUDAN_TEXT: dict[str, tuple[str, ...]] = {
@@ -66,6 +71,29 @@ SOUDAN_TEXT: dict[str, tuple[str, ...]] = {
 }
 
 
+def escalation_days(ctx: Context) -> np.ndarray:
+    """Per household: the day an at-risk household's difficulties come to a consultation, NEVER if they never do."""
+    w, rng = ctx.world, ctx.rng
+    h = np.arange(w.n_households)
+    escalates = w.ab_risk & (rng.uniform("ab_escalates", h) < ESCALATION_SHARE)
+    day = D.add_years(w.anchor, 0.5 + 9.5 * rng.uniform("ab_escalation_at", h))
+    ok = escalates & (day >= w.hh_in) & (day < w.hh_out)
+    return np.where(ok, day, D.NEVER).astype(np.int64)
+
+
+def _escalation_events(ctx: Context) -> dict[str, np.ndarray]:
+    """An abuse consultation for each child (0–17) living in the household when its difficulties come to light."""
+    w, rng = ctx.world, ctx.rng
+    esc = escalation_days(ctx)
+    child = np.flatnonzero((w.slot >= CHILD0) & (esc[w.hh] < D.NEVER))
+    key = w.pkey[child] * 4 + ESCALATION_KEY
+    received = esc[w.hh[child]] + rng.integers("escalation_lag", 0, 28, key)
+    ok = (received >= w.start[child]) & (received < w.exit[child]) & (received >= w.birth[child] + 30)
+    ok &= D.age_years(w.birth[child], received) < 18
+    c, key, received = child[ok], key[ok], received[ok]
+    return {"child": c, "key": key, "received": received, "cat": np.zeros(len(c), dtype=np.int64)}
+
+
 def _consultation_events(ctx: Context) -> dict[str, np.ndarray]:
     """Every in-town consultation of the timeline (case numbers are assigned over the whole timeline)."""
     w, rng = ctx.world, ctx.rng
@@ -91,6 +119,7 @@ def _consultation_events(ctx: Context) -> dict[str, np.ndarray]:
         young = D.age_years(w.birth[c], received) < 10
         cat = np.where((cat == 3) & young, 4, cat)
         parts.append({"child": c, "key": key, "received": received, "cat": cat})
+    parts.append(_escalation_events(ctx))
     ev = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     order = np.lexsort((ev["key"], ev["received"]))
     ev = {name: v[order] for name, v in ev.items()}
@@ -157,6 +186,24 @@ def _certificates(
     }
 
 
+POSTPARTUM_CERTIFICATE_SHARE = 0.08  # a postpartum depression that becomes a psychiatric certificate later
+
+
+def _postpartum_certificates(ctx: Context) -> dict[str, np.ndarray]:
+    """A later psychiatric finding of some mothers with postpartum depression: a 精神 certificate 2–18 months on."""
+    w, rng = ctx.world, ctx.rng
+    q = np.flatnonzero(ctx.in_extract[w.preg_mother] & ~w.psych[w.preg_mother])
+    pp, _ = postpartum_depression(ctx, q)
+    key = w.preg_hh[q] * 4 + w.preg_event[q]
+    hit = pp & (rng.uniform("pp_certificate", key) < POSTPARTUM_CERTIFICATE_SHARE)
+    q, key = q[hit], key[hit]
+    issued = w.preg_birth[q] + rng.integers("pp_certificate_at", 60, 550, key)
+    grade = np.array(_GRADES["精神"], dtype=object)[rng.choice("pp_certificate_grade", (5, 60, 35), key)]
+    first = np.unique(w.preg_mother[q], return_index=True)[1]  # one certificate per mother (her first)
+    return {"p": w.preg_mother[q][first], "type": np.full(len(first), "精神", dtype=object),
+            "issued": issued[first], "grade": grade[first]}  # fmt: skip
+
+
 def techo_frame(ctx: Context) -> pd.DataFrame:
     """Certificates of children and of their mothers (the export is limited to those two groups)."""
     w, rng = ctx.world, ctx.rng
@@ -178,6 +225,7 @@ def techo_frame(ctx: Context) -> pd.DataFrame:
         _certificates(ctx, mother, "身体", np.full(len(mother), 0.008),
                       D.add_years(anchor, -10 + 20 * rng.uniform("shintai_m_at", mk)), (15, 20, 20, 25, 10, 10)),
     ]  # fmt: skip
+    parts.append(_postpartum_certificates(ctx))
     cat = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     ok = (cat["issued"] <= ctx.asof) & (cat["issued"] > w.birth[cat["p"]])
     cat = {name: v[ok] for name, v in cat.items()}
