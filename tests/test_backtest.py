@@ -240,3 +240,31 @@ def test_reused_linkage_model_scores_exactly_like_a_fresh_training(tmp_path: Pat
     reused = predict_pairs(con, persons, records, fresh.model_json)
     assert len(fresh.pairs) > 0 and not splink_objects(con)
     pd.testing.assert_frame_equal(fresh.pairs.reset_index(drop=True), reused.reset_index(drop=True))
+
+
+def test_a_copy_of_the_town_database_is_replayed_and_the_town_database_is_left_alone(
+    misato_history, home: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    import duckdb
+
+    from kodomo_pipeline.ingest.inbox import list_snapshots
+    from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
+
+    town, _, inbox = misato_history
+    database = town.database(home)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    paths = TownPaths.for_town(town, home, inbox)
+    with duckdb.connect(str(database)) as con:  # what three nightly runs would have ingested
+        for day in sorted({snap.extract_date for snap in list_snapshots(inbox)}):
+            for feed in ("jumin", "jido_soudan", "sango_shitsumon", "taio_kekka"):
+                ingest_raw(con, town, feed, paths, f"night-{day}", day)
+                validate_feed(con, town, feed, f"night-{day}")
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    copied = run_backtest(town, home, JAN, FEB, "1M", "1M", write=False)
+    from_inbox = run_backtest(town, home, JAN, FEB, "1M", "1M", inbox=inbox, write=False)
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+    columns = ["rule_set", "as_of", "subject_key", "difficulty_type", "level", "score", "indicators"]
+    pd.testing.assert_frame_equal(copied.alerts[columns], from_inbox.alerts[columns])
+    pd.testing.assert_frame_equal(copied.outcomes, from_inbox.outcomes)

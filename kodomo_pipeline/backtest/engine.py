@@ -363,7 +363,8 @@ def run_backtest(
         t0 = time.perf_counter()
         outcome_until = min(until, newest) if newest else until
         if any(feed in town.feeds for feed in ("toen", "gakko_meibo")) and outcome_until > dates[-1]:
-            link_at(con, town, outcome_until, "backtest-answer-key", state)  # records first seen after the last T
+            # Records first seen after the last T, linked with the last model (no training on the answer key).
+            link_at(con, town, outcome_until, "backtest-answer-key", state, train=False)
         if has_table(con, "valid_sango_shitsumon"):  # the questionnaire's own (child, mother) pairs
             mother_pairs.update(
                 con.execute(

@@ -166,11 +166,22 @@ def _first_seen(con: duckdb.DuckDBPyConnection, event: OutcomeEvent, until: dt.d
     key = ", ".join(f'"{column}"' for column in event.row_key)
     person = f"CAST({SOURCE_KEY_SQL[event.feed]} AS VARCHAR)" if event.person == CROSSWALK else f'"{event.person}"'
     table = valid_table(event.feed)
+    # With a `date` column, a row that is new in its first snapshot happened on that date; a row that was there
+    # before and changed happened at some point since the previous snapshot, so the snapshot's date stands.
+    dated = f'arg_min("{event.date}", _extract_date)' if event.date else "NULL"
     frame = con.execute(
         f"""WITH seen AS (
-                SELECT {key}, any_value({person}) AS person, min(_extract_date) AS first_seen
-                FROM {table} WHERE _extract_date <= ? AND {where} GROUP BY {key})
-            SELECT CAST(person AS VARCHAR) AS person, first_seen AS outcome_date, first_seen FROM seen
+                SELECT {key}, any_value({person}) AS person, min(_extract_date) AS first_seen, {dated} AS on_row
+                FROM {table} WHERE _extract_date <= ? AND {where} GROUP BY {key}),
+            dated AS (
+                SELECT s.*, (SELECT max(f.extract_date) FROM ingested_files AS f
+                             WHERE f.feed = '{event.feed}' AND f.extract_date < s.first_seen) AS previous
+                FROM seen AS s)
+            SELECT CAST(person AS VARCHAR) AS person,
+                   CASE WHEN on_row > previous AND on_row <= first_seen THEN on_row ELSE first_seen END
+                       AS outcome_date,
+                   first_seen
+            FROM dated
             WHERE first_seen > (SELECT min(_extract_date) FROM {table}) AND person IS NOT NULL""",
         [until, *params],
     ).df()

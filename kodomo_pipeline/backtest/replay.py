@@ -188,8 +188,11 @@ class LinkageState:
         return months >= self.retrain_months
 
 
-def replay_linkage(con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, state: LinkageState) -> int:
-    """名寄せ at T as `run_linkage` does it, with the model trained at an earlier (or this) replayed date.
+def replay_linkage(
+    con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, state: LinkageState, train: bool = True
+) -> int:
+    """名寄せ at T as `run_linkage` does it, with the model trained at an earlier (or this) replayed date; with
+    `train` False the existing model is used whatever its age (the answer key after the last T).
     Returns the number of records."""
     from kodomo_pipeline.linkage.model import score_pairs
 
@@ -197,7 +200,7 @@ def replay_linkage(con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, s
     records = build_link_records(con, asof)
     records["record_id"] = records["unique_id"]
     records["fingerprint"] = fingerprint(records)
-    if state.due(asof):
+    if state.model_json is None or (train and state.due(asof)):
         scored = score_pairs(con, persons, records)
         pairs = scored.pairs
         if not persons.empty and not records.empty:  # a model trained on nothing is no model
@@ -218,9 +221,16 @@ def replay_linkage(con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, s
     return len(crosswalk)
 
 
-def link_at(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, run_id: str, state: LinkageState) -> None:
+def link_at(
+    con: duckdb.DuckDBPyConnection,
+    town: TownConfig,
+    asof: dt.date,
+    run_id: str,
+    state: LinkageState,
+    train: bool = True,
+) -> None:
     """Persons, mothers and (where the town has nursery or school feeds) the crosswalk at T."""
     build_persons(con, asof)
     build_mother_of_child(con, asof, "sango_shitsumon" in town.feeds)
     if any(feed in town.feeds for feed in LINKED_FEEDS):
-        replay_linkage(con, asof, run_id, state)
+        replay_linkage(con, asof, run_id, state, train)
