@@ -90,9 +90,21 @@ def _run_town(town: TownConfig, asof: dt.date | None, inbox: Path | None, out: P
     status = town_status(town, root)
     target = (out.resolve() / town.town) if out else town.output(root)
     target.mkdir(parents=True, exist_ok=True)
-    stamp = (asof or _today()).strftime("%Y%m%d")
+    stamp = (asof or _judged_date(town, root)).strftime("%Y%m%d")
     (target / f"ingest_status_{stamp}.json").write_text(json.dumps(status, ensure_ascii=False, indent=2), "utf-8")
     return result.success, status
+
+
+def _judged_date(town: TownConfig, root: Path) -> dt.date:
+    """T of a run that named none: the newest extract ingested, as the assets chose it (not today's date)."""
+    from kodomo_pipeline.storage.snapshots import newest_extract
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    database = town.database(root)
+    if not database.exists():
+        return _today()
+    with open_town_db(database, read_only=True) as con:
+        return newest_extract(con) or _today()
 
 
 def _count(entry: dict, key: str) -> str:

@@ -24,7 +24,7 @@ from tests.test_orchestration import GOOD_JUMIN
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 # Configuration the installed application needs; each must be listed in pyproject's data-files.
-CONFIG_ITEMS = ("workspace.yaml", "assets", "resources", "expectations", "dbt_like_sql")
+CONFIG_ITEMS = ("workspace.yaml", "assets", "resources", "expectations", "dbt_like_sql", "rules")
 IGNORED = {"__pycache__", ".DS_Store"}
 
 

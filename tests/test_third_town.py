@@ -53,7 +53,7 @@ feeds:
 @pytest.mark.slow
 def test_a_third_town_runs_from_one_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config"
-    for folder in ("assets", "resources"):
+    for folder in ("assets", "resources", "rules", "expectations", "dbt_like_sql"):
         shutil.copytree(config_root() / folder, config / folder)
     shutil.copy(config_root() / "workspace.yaml", config / "workspace.yaml")
     (config / "resources" / "towns" / "yorii.yaml").write_text(THIRD_TOWN, encoding="utf-8")
