@@ -8,6 +8,7 @@ from dagster import AssetKey, Definitions
 
 from kodomo_pipeline.config.paths import data_root
 from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.orchestration.backtest_assets import build_backtest_assets, build_backtest_job
 from kodomo_pipeline.orchestration.export_assets import build_export_assets
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
@@ -29,6 +30,8 @@ def build_definitions(root: Path | None = None) -> Definitions:
         town_assets += build_export_assets(town) + build_privacy_assets(town) + build_report_assets(town)
         assets.extend(town_assets)
         assets.append(build_leak_guard_asset(town, town_assets))  # after every other asset of the town
+        assets.extend(build_backtest_assets(town))  # on demand, outside the nightly group
+        jobs.append(build_backtest_job(town))
         asset_checks.extend(build_quality_checks(town))
         job = build_town_job(town)
         jobs.append(job)
