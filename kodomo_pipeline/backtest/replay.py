@@ -6,9 +6,9 @@ from a history inbox of monthly snapshots `<feed>_<YYYYMMDD>.csv`, ingested date
 `ingest_raw` + `validate_feed` (kept between backtests: a file already ingested is skipped by its SHA-256).
 
 名寄せ per T is the slow step (Splink's u-sampling is ~90 % of it), so the backtest trains the model on the
-data of one replayed date and scores the following dates with it (`predict_pairs`), retraining every
-`retrain_months`; the model used at T was always trained on data known at or before T. Assignment (bands,
-twins, decisions up to T, the previous date's links) is the production `assign_links` unchanged.
+data of one replayed date and scores the following dates with it (`run_linkage(model_json=…)`), retraining every
+`retrain_months`; the model used at T was always trained on data known at or before T. The rest (bands,
+twins, decisions up to T, the previous date's links) is the production `run_linkage` unchanged.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.inbox import list_snapshots
 from kodomo_pipeline.ingest.steps import FeedFailed, TownPaths, ingest_raw, validate_feed
-from kodomo_pipeline.linkage.assign import Bands, assign_links
-from kodomo_pipeline.linkage.crosswalk import _store, fingerprint, link_attendance, load_decisions, load_previous
-from kodomo_pipeline.linkage.inputs import LINKED_FEEDS, build_link_persons, build_link_records
+from kodomo_pipeline.linkage.assign import Bands
+from kodomo_pipeline.linkage.crosswalk import link_attendance, run_linkage
+from kodomo_pipeline.linkage.inputs import LINKED_FEEDS
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import town_lock
@@ -135,43 +134,6 @@ def history_of(con: duckdb.DuckDBPyConnection, index: int):
                 con.execute(f"ALTER TABLE {table} RENAME TO bt_{index}_{table}")
 
 
-def predict_pairs(
-    con: duckdb.DuckDBPyConnection, persons: pd.DataFrame, records: pd.DataFrame, model_json: dict
-) -> pd.DataFrame:
-    """Score the blocked pairs with an already trained model: `score_pairs` without its training.
-
-    The production function builds a fresh linker from the rounded model JSON before predicting, so the scores
-    depend on the model JSON alone; this does exactly that step."""
-    from splink import DuckDBAPI, Linker
-
-    from kodomo_pipeline.linkage import model as lm
-
-    stale = lm.splink_objects(con)
-    if stale:
-        lm._drop(con, stale)
-    if persons.empty or records.empty:
-        return lm._empty_pairs()
-    left = lm._common_frame(persons, persons=True)
-    right = lm._common_frame(records, persons=False)
-    db = DuckDBAPI(connection=con)
-    registered: list[str] = []
-    with lm._quiet_splink():
-        try:
-            sdf_p = db.register(left, dataset_display_name=lm.PERSONS, table_name=f"__splink__input_{lm.PERSONS}")
-            sdf_r = db.register(right, dataset_display_name=lm.RECORDS, table_name=f"__splink__input_{lm.RECORDS}")
-            registered = [sdf_p.physical_name, sdf_r.physical_name]
-            linker = Linker([sdf_p, sdf_r], model_json, log_level=None)
-            predicted = linker.inference.predict(warning_mode="never")
-            pairs = lm._pairs(con, predicted.physical_name)
-        finally:
-            db.delete_tables_created_by_splink_from_db()
-            for name in registered:
-                with contextlib.suppress(duckdb.Error):
-                    con.unregister(name)
-            lm._drop(con, lm.splink_objects(con))
-    return pairs.drop(columns="match_key")
-
-
 @dataclass
 class LinkageState:
     """The model the replays reuse, and when (at which replayed date) it was trained."""
@@ -191,34 +153,16 @@ class LinkageState:
 def replay_linkage(
     con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, state: LinkageState, train: bool = True
 ) -> int:
-    """名寄せ at T as `run_linkage` does it, with the model trained at an earlier (or this) replayed date; with
-    `train` False the existing model is used whatever its age (the answer key after the last T).
+    """名寄せ at T exactly as the nightly `run_linkage`, with the model trained at an earlier (or this) replayed
+    date; with `train` False the existing model is used whatever its age (the answer key after the last T).
     Returns the number of records."""
-    from kodomo_pipeline.linkage.model import score_pairs
-
-    persons = build_link_persons(con, asof)
-    records = build_link_records(con, asof)
-    records["record_id"] = records["unique_id"]
-    records["fingerprint"] = fingerprint(records)
-    if state.model_json is None or (train and state.due(asof)):
-        scored = score_pairs(con, persons, records)
-        pairs = scored.pairs
-        if not persons.empty and not records.empty:  # a model trained on nothing is no model
-            state.model_json, state.trained_at = scored.model_json, asof
-            state.trainings += 1
-        model = scored.model_json
-    else:
-        assert state.model_json is not None
-        pairs = predict_pairs(con, persons, records, state.model_json)
-        model = state.model_json
-    bands = Bands()
-    crosswalk = assign_links(pairs, records, persons, bands, load_decisions(con, asof), load_previous(con, asof))
-    crosswalk = crosswalk.merge(
-        records[["record_id", "fingerprint", "_file", "_sha256", "_row"]], on="record_id", how="left"
-    )
-    _store(con, crosswalk, asof, run_id, model)
+    reuse = state.model_json is not None and not (train and state.due(asof))
+    run = run_linkage(con, asof, run_id, Bands(), model_json=state.model_json if reuse else None)
+    if not reuse and not run.persons.empty and not run.records.empty:  # a model trained on nothing is no model
+        state.model_json, state.trained_at = run.model_json, asof
+        state.trainings += 1
     link_attendance(con, asof)
-    return len(crosswalk)
+    return len(run.crosswalk)
 
 
 def link_at(

@@ -106,12 +106,15 @@ def link_attendance(con: duckdb.DuckDBPyConnection, asof: dt.date) -> tuple[int,
     return int(linked), int(unlinked)
 
 
-def run_linkage(con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, bands: Bands) -> LinkageRun:
+def run_linkage(
+    con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, bands: Bands, model_json: dict | None = None
+) -> LinkageRun:
+    """名寄せ at T: train (or reuse `model_json`), score, assign with staff decisions and last night's links."""
     persons = build_link_persons(con, asof)
     records = build_link_records(con, asof)
     records["record_id"] = records["unique_id"]
     records["fingerprint"] = fingerprint(records)
-    scored = score_pairs(con, persons, records)
+    scored = score_pairs(con, persons, records, model_json=model_json)
     crosswalk = assign_links(scored.pairs, records, persons, bands, load_decisions(con, asof), load_previous(con, asof))
     crosswalk = crosswalk.merge(
         records[["record_id", "fingerprint", "_file", "_sha256", "_row"]], on="record_id", how="left"

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -412,9 +412,14 @@ def splink_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def score_pairs(
-    con: duckdb.DuckDBPyConnection, persons: pd.DataFrame, records: pd.DataFrame, seed: int = 42
+    con: duckdb.DuckDBPyConnection,
+    persons: pd.DataFrame,
+    records: pd.DataFrame,
+    seed: int = 42,
+    model_json: dict | None = None,
 ) -> LinkageModelResult:
-    """Train on this town's data, score the blocked pairs, and leave no __splink__ table behind.
+    """Train on this town's data (or take `model_json`, a model trained earlier: the backtest reuses one across
+    replayed dates), score the blocked pairs, and leave no __splink__ table behind.
 
     Logs timings and counts only. The connection must be writable (Splink materialises its steps as tables).
     """
@@ -440,19 +445,7 @@ def score_pairs(
             sdf_p = db.register(left, dataset_display_name=PERSONS, table_name=f"__splink__input_{PERSONS}")
             sdf_r = db.register(right, dataset_display_name=RECORDS, table_name=f"__splink__input_{RECORDS}")
             registered = [sdf_p.physical_name, sdf_r.physical_name]
-            trainer = Linker([sdf_p, sdf_r], settings(seed), log_level=None)
-            trainer.training.estimate_probability_two_random_records_match([DETERMINISTIC_RULE], DETERMINISTIC_RECALL)
-            trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
-            lap("u")
-            for rule in EM_RULES:
-                trainer.training.estimate_parameters_using_expectation_maximisation(rule)
-            lap("em")
-            model = _smoothed(trainer.misc.save_model_to_json())
-            guardian_u = _guardian_u_given_surname(con, sdf_p.physical_name, sdf_r.physical_name, seed)
-            for level, u in zip(_levels(model, "guardian"), guardian_u, strict=True):
-                level["u_probability"] = u
-            model = _rounded(model)
-            trainer.table_management.invalidate_cache()  # drops its tables and forgets them (shared db_api cache)
+            model = model_json or _train(con, sdf_p, sdf_r, seed, lap)
             # A fresh linker from the rounded model, so that the scores depend on the model json alone.
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
             predicted = linker.inference.predict(warning_mode="never")
@@ -472,6 +465,23 @@ def score_pairs(
     blocking_counts = {name: int(counts.get(i, 0)) for i, name in enumerate(names)}
     _log.info("linkage: %d pairs scored in %.1f s", len(pairs), time.perf_counter() - started)
     return LinkageModelResult(pairs.drop(columns="match_key"), model, blocking_counts)
+
+
+def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, lap: Callable[[str], None]) -> dict:
+    """The town's model: λ from a deterministic rule, u by random sampling, m by EM, guardian u by surname."""
+    trainer = Linker([sdf_p, sdf_r], settings(seed), log_level=None)
+    trainer.training.estimate_probability_two_random_records_match([DETERMINISTIC_RULE], DETERMINISTIC_RECALL)
+    trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
+    lap("u")
+    for rule in EM_RULES:
+        trainer.training.estimate_parameters_using_expectation_maximisation(rule)
+    lap("em")
+    model = _smoothed(trainer.misc.save_model_to_json())
+    guardian_u = _guardian_u_given_surname(con, sdf_p.physical_name, sdf_r.physical_name, seed)
+    for level, u in zip(_levels(model, "guardian"), guardian_u, strict=True):
+        level["u_probability"] = u
+    trainer.table_management.invalidate_cache()  # drops its tables and forgets them (shared db_api cache)
+    return _rounded(model)
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
