@@ -7,7 +7,6 @@ precision and recall per rule set and type) — no personal value.
 # No `from __future__ import annotations` here: Dagster inspects the annotations at runtime.
 
 import datetime as dt
-import traceback
 from pathlib import Path
 
 from dagster import (
@@ -16,7 +15,6 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     Config,
-    Failure,
     JobDefinition,
     MaterializeResult,
     MetadataValue,
@@ -27,7 +25,7 @@ from dagster import (
 from pydantic import Field
 
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.orchestration.resource import KodomoResource
+from kodomo_pipeline.orchestration.resource import KodomoResource, hidden_failure
 
 BACKTEST_TAG = "kodomo/backtest"
 
@@ -52,19 +50,6 @@ class BacktestConfig(Config):
     out: str | None = Field(default=None, description="results folder (default: the town's output folder)")
     outcomes: str | None = Field(default=None, description="outcome definitions (default: rules/outcomes_v1.yaml)")
     town_overrides: bool = Field(default=True, description="apply the town's rule_overrides on each rule set")
-
-
-def _failure(town: TownConfig, root: Path, exc: Exception) -> Failure:
-    """Errors may quote values: details go to the town's log file, Dagster gets the type only."""
-    log = root / "logs" / town.town / f"errors_{dt.date.today():%Y%m%d}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle:
-        handle.write(f"--- {dt.datetime.now().isoformat(timespec='seconds')} backtest\n{traceback.format_exc()}\n")
-    return Failure(
-        description=f"{town.town}: the backtest failed with {type(exc).__name__}; details (which may quote "
-        f"personal values) are in {log}, not in Dagster",
-        allow_retries=False,
-    )
 
 
 def _metadata(result, report: Path | None, note: str | None) -> dict:
@@ -126,7 +111,7 @@ def build_backtest_asset(town: TownConfig) -> AssetsDefinition:
             assert result.result_dir is not None
             report, note = write_report_if_available(result.result_dir)
         except Exception as exc:
-            raise _failure(town, kodomo.root, exc) from None
+            raise hidden_failure(town, kodomo.root, exc, "the backtest") from None
         return MaterializeResult(metadata=_metadata(result, report, note))
 
     return backtest

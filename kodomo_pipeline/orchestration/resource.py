@@ -57,12 +57,18 @@ class KodomoResource(ConfigurableResource):
         except Failure:
             raise  # our own failures name files, rows and causes, never values
         except Exception as exc:  # every other error is re-raised without its message
-            log = self.root / "logs" / town.town / f"errors_{dt.date.today():%Y%m%d}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write(f"--- {dt.datetime.now().isoformat(timespec='seconds')}\n{traceback.format_exc()}\n")
-            raise Failure(
-                description=f"{town.town}: the step failed with {type(exc).__name__}; the details, which may "
-                f"quote personal values, are in {log} (not in Dagster)",
-                allow_retries=False,
-            ) from None
+            raise hidden_failure(town, self.root, exc, "the step") from None
+
+
+def hidden_failure(town: TownConfig, root: Path, exc: Exception, what: str) -> Failure:
+    """A Dagster failure naming the error's type only; the traceback (which may quote personal values: DuckDB
+    and pandas print offending values) goes to `<root>/logs/<town>/errors_<date>.log`. Call inside `except`."""
+    log = root / "logs" / town.town / f"errors_{dt.date.today():%Y%m%d}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- {dt.datetime.now().isoformat(timespec='seconds')} {what}\n{traceback.format_exc()}\n")
+    return Failure(
+        description=f"{town.town}: {what} failed with {type(exc).__name__}; the details, which may quote "
+        f"personal values, are in {log} (not in Dagster)",
+        allow_retries=False,
+    )
