@@ -35,13 +35,11 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.generator import dates as D
 from kodomo_pipeline.generator import truth
 from kodomo_pipeline.generator.context import Context
-from kodomo_pipeline.generator.places import town_places
-from kodomo_pipeline.generator.population import ASOF_MAX, ASOF_MIN, CHILD0, MOTHER, World, build_world, take_snapshot
+from kodomo_pipeline.generator.population import ASOF_MAX, ASOF_MIN, CHILD0, MOTHER, World, take_snapshot
 from kodomo_pipeline.generator.pregnancy import postpartum_depression
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.risk import AB, ALERT_COLUMNS, DD, EXPECTANT, PP, score
-from kodomo_pipeline.generator.rng import Rng
-from kodomo_pipeline.generator.town import _build_frames, _town_digit, _town_seed, _write_feeds
+from kodomo_pipeline.generator.town import _build_frames, _town_digit, _write_feeds, build_town_world
 from kodomo_pipeline.generator.welfare import escalation_days
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey
 
@@ -297,13 +295,8 @@ def generate_history(
         raise ValueError("no dates")
     if dates[0] < ASOF_MIN or dates[-1] > ASOF_MAX:
         raise ValueError(f"dates must be between {ASOF_MIN} and {ASOF_MAX}")
-    population = int(population or town.population)
-    if population < 100:
-        raise ValueError("population must be at least 100")
     inbox, truth_dir = Path(inbox), Path(truth_dir)
-    rng = Rng(_town_seed(seed, town.town))
-    places = town_places(town.town, town.name_ja, town.prefecture)
-    world = build_world(rng, places, population)
+    rng, places, world, population = build_town_world(town, population, seed)
     meeting = _Meeting()
     planted_parts: list[pd.DataFrame] = []
     outcome_parts: list[pd.DataFrame] = []

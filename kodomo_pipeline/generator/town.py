@@ -26,8 +26,16 @@ from kodomo_pipeline.generator.defects import Defect, apply_defects, plan_defect
 from kodomo_pipeline.generator.frames import sex_text
 from kodomo_pipeline.generator.nursery import enrolments, toen_frame
 from kodomo_pipeline.generator.outsiders import outsider_identity
-from kodomo_pipeline.generator.places import town_places
-from kodomo_pipeline.generator.population import ASOF_MAX, ASOF_MIN, CHILD0, RELATIONSHIPS, build_world, take_snapshot
+from kodomo_pipeline.generator.places import TownPlaces, town_places
+from kodomo_pipeline.generator.population import (
+    ASOF_MAX,
+    ASOF_MIN,
+    CHILD0,
+    RELATIONSHIPS,
+    World,
+    build_world,
+    take_snapshot,
+)
 from kodomo_pipeline.generator.pregnancy import ninpu_frame, ninshin_frame, sango_frame
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.registry import STATUS, jumin_frame
@@ -71,6 +79,16 @@ def _town_seed(seed: int, town: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{town}".encode(), digest_size=8).digest(), "little")
 
 
+def build_town_world(town: TownConfig, population: int | None, seed: int) -> tuple[Rng, TownPlaces, World, int]:
+    """The town's whole timeline for a seed (the same people whatever the as-of date), and its population."""
+    population = int(population or town.population)
+    if population < 100:
+        raise ValueError("population must be at least 100")
+    rng = Rng(_town_seed(seed, town.town))
+    places = town_places(town.town, town.name_ja, town.prefecture)
+    return rng, places, build_world(rng, places, population), population
+
+
 def _town_digit(town: str) -> int:
     return {"kawashima": 1, "misato": 2}.get(town, 3 + zlib.crc32(town.encode()) % 7)
 
@@ -97,13 +115,8 @@ def generate_town(
     """Write every feed of `town` as of `asof` to out_dir and the ground truth to truth_dir."""
     if not ASOF_MIN <= asof <= ASOF_MAX:
         raise ValueError(f"as-of date must be between {ASOF_MIN} and {ASOF_MAX}")
-    population = int(population or town.population)
-    if population < 100:
-        raise ValueError("population must be at least 100")
     out_dir, truth_dir = Path(out_dir), Path(truth_dir)
-    rng = Rng(_town_seed(seed, town.town))
-    places = town_places(town.town, town.name_ja, town.prefecture)
-    world = build_world(rng, places, population)
+    rng, places, world, population = build_town_world(town, population, seed)
     snap = take_snapshot(world, D.day(asof))
     ctx = Context(town, places, rng, world, snap, asof, _town_digit(town.town), population)
     ctx.check_id_space()
