@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/backtest.py [--population N] [--town kawashima] [--months 36] [--workdir DIR]
 
 Untimed setup: a history inbox of monthly snapshots (36 replay months + the 6-month horizon) written by the
-generator (`generate_history` when it exists, else `generate_town` once per month with the same seed).
+generator's `generate_history` (one timeline, the meeting's decisions included).
 Timed, in a fresh process with its own peak RSS: the whole backtest — ingesting the history month by month into
 the scratch database, persons/mothers/名寄せ and every SQL model at each T, the outcomes, the result files.
 Prints counts and seconds only, never a personal value. Target: 36 replays in <= 5 min on 2 cores.
@@ -33,25 +33,17 @@ def history_dates(months: int) -> list[dt.date]:
     return [months_before(FIRST, -k) for k in range(months + HORIZON_MONTHS)]
 
 
-def generate(town_name: str, work: Path, months: int, population: int | None) -> tuple[float, str]:
-    """Write the history inbox; returns seconds and which generator wrote it."""
+def generate(town_name: str, work: Path, months: int, population: int | None) -> float:
+    """Write the history inbox (and the review meeting's decisions); returns seconds."""
     from kodomo_pipeline.config import load_towns
+    from kodomo_pipeline.generator.history import generate_history
     from kodomo_pipeline.privacy.pseudonym import load_key
 
     town = load_towns()[town_name]
-    dates = history_dates(months)
     started = time.perf_counter()
-    try:
-        from kodomo_pipeline.generator.history import generate_history
-    except ImportError:
-        from kodomo_pipeline.generator import generate_town
-
-        for day in dates:
-            generate_town(town, work / "inbox", work / "truth" / day.isoformat(), day, population, SEED)
-        return time.perf_counter() - started, "generate_town per month"
     key = load_key(town.town, work / "home")
-    generate_history(town, work / "inbox", work / "truth", dates, population, SEED, key)
-    return time.perf_counter() - started, "generate_history"
+    generate_history(town, work / "inbox", work / "truth", history_dates(months), population, SEED, key)
+    return time.perf_counter() - started
 
 
 def measure(town_name: str, work: Path, months: int) -> dict:
@@ -100,12 +92,12 @@ def main() -> None:
         return
     for folder in ("inbox", "home", "truth", "out"):
         shutil.rmtree(work / folder, ignore_errors=True)
-    generated, how = generate(args.town, work, args.months, args.population)
+    generated = generate(args.town, work, args.months, args.population)
     got = run_child(__file__, "--measure", "--town", args.town, "--months", str(args.months), "--workdir", str(work))
     population = f"{args.population:,}" if args.population else "default"
     dates = history_dates(args.months)
     print(f"town {args.town}, population {population}: {len(dates)} monthly snapshots {dates[0]} … {dates[-1]} "
-          f"({how}, {generated:.1f} s, untimed)")  # fmt: skip
+          f"(generate_history, {generated:.1f} s, untimed)")  # fmt: skip
     print(f"replays {got['replays']} (T = {dates[0]} … {dates[args.months - 1]}, every 1M, horizon "
           f"{HORIZON_MONTHS}M); child subjects per T {got['children_mean']:,.0f}")  # fmt: skip
     print(f"alerts {got['alerts']:,} {json.dumps(got['alerts_by_level'])}; outcomes {got['outcomes']:,} "

@@ -237,7 +237,8 @@ def test_operator_ui_shows_both_towns_and_the_asset_graph(webserver: str, towns,
 
     keys = {"/".join(node["assetKey"]["path"]): node["groupName"] for node in data["assetNodes"]}
     # The UI shows exactly the graph the code defines, town by town.
-    defined = {key.to_user_string(): key.path[0] for key in build_definitions().resolve_all_asset_keys()}
+    graph = build_definitions().resolve_asset_graph()
+    defined = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     for name, town in towns.items():
         expected = {key for key, group in defined.items() if group == name}
         assert {f"{name}/{step}_{feed}" for feed in town.feeds for step in ("raw", "valid")} <= expected
