@@ -413,7 +413,8 @@ def backtest_command(
 
     Works in a scratch copy under <data root>/backtest/<town>/; the town's own database is never written.
     """
-    from kodomo_pipeline.backtest.engine import Period, run_backtest, write_report_if_available
+    from kodomo_pipeline.backtest.engine import Period, run_backtest
+    from kodomo_pipeline.backtest.report import write_report
     from kodomo_pipeline.config.errors import ConfigError
 
     for name, value in (("--every", every), ("--horizon", horizon)):
@@ -429,7 +430,7 @@ def backtest_command(
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(f"{town.town}: {exc}") from None
     assert result.result_dir is not None
-    report, note = write_report_if_available(result.result_dir)
+    report = write_report(result.result_dir)
     figures = result.headline()
     click.echo(
         f"{town.town}: {figures['replays']} replays × {len(result.rule_sets)} rule set(s) in "
@@ -445,7 +446,7 @@ def backtest_command(
     for line in result.notes:
         click.echo(f"  note: {line}")
     click.echo(f"results: {result.result_dir}")
-    click.echo(f"report: {report}" if report else f"  note: {note}")
+    click.echo(f"report: {report}")
 
 
 if __name__ == "__main__":

@@ -267,3 +267,22 @@ def test_a_copy_of_the_town_database_is_replayed_and_the_town_database_is_left_a
     columns = ["rule_set", "as_of", "subject_key", "difficulty_type", "level", "score", "indicators"]
     pd.testing.assert_frame_equal(copied.alerts[columns], from_inbox.alerts[columns])
     pd.testing.assert_frame_equal(copied.outcomes, from_inbox.outcomes)
+
+
+def test_the_asset_without_dates_backtests_the_towns_own_history_whose_horizon_has_passed(home: Path, towns) -> None:
+    from kodomo_pipeline.orchestration.backtest_assets import BacktestConfig, replay_window
+    from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    town = towns["misato"]
+    with pytest.raises(ValueError, match="ingested nothing"):
+        replay_window(town, home, BacktestConfig())
+    with open_town_db(town.database(home)) as con:
+        ensure_bookkeeping(con)
+        con.execute(
+            "INSERT INTO ingested_files VALUES ('x', 'jumin', 'jumin_20261126.csv', DATE '2026-11-26', 1, now(), 'r',"
+            " 1, 1, 0, [], [], 'a')"
+        )
+    assert replay_window(town, home, BacktestConfig()) == (dt.date(2024, 5, 26), dt.date(2026, 5, 26))
+    named = BacktestConfig(from_date="2025-01-01", to_date="2025-06-30", horizon="3M")
+    assert replay_window(town, home, named) == (dt.date(2025, 1, 1), dt.date(2025, 6, 30))

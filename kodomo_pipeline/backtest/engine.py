@@ -494,12 +494,3 @@ def read_result(result_dir: Path) -> BacktestResult:
         replays,
         result_dir=result_dir, seconds=manifest["seconds"], notes=manifest["notes"],
     )  # fmt: skip
-
-
-def write_report_if_available(result_dir: Path) -> tuple[Path | None, str | None]:
-    """The report (HTML + metrics CSV) when `kodomo_pipeline.backtest.report` exists; else a note why not."""
-    try:
-        from kodomo_pipeline.backtest.report import write_report
-    except ImportError as exc:
-        return None, f"report not written: the report module is not available ({type(exc).__name__})"
-    return write_report(result_dir), None

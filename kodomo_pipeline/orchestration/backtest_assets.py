@@ -25,9 +25,11 @@ from dagster import (
 from pydantic import Field
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.datemath import months_before
 from kodomo_pipeline.orchestration.resource import KodomoResource, hidden_failure
 
 BACKTEST_TAG = "kodomo/backtest"
+DEFAULT_MONTHS = 24
 
 
 def backtest_key(town: TownConfig) -> AssetKey:
@@ -41,8 +43,14 @@ def backtest_group(town: TownConfig) -> str:
 class BacktestConfig(Config):
     """Run config of a backtest (the Dagster launchpad shows these fields)."""
 
-    from_date: str = Field(description="first replayed date T, YYYY-MM-DD")
-    to_date: str = Field(description="last replayed date T, YYYY-MM-DD (inclusive)")
+    from_date: str | None = Field(
+        default=None, description=f"first replayed date T, YYYY-MM-DD (default: {DEFAULT_MONTHS} months before to_date)"
+    )
+    to_date: str | None = Field(
+        default=None,
+        description="last replayed date T, YYYY-MM-DD, inclusive (default: the town's newest extract minus the "
+        "horizon, so that every replayed date's outcomes are known)",
+    )
     every: str = Field(default="1M", description="step between replayed dates: 1M, 2W, 14D …")
     horizon: str = Field(default="6M", description="outcomes are counted in (T, T + horizon]")
     rules: list[str] = Field(default=[], description="rule-set YAML files (default: rules/risk_rules_v1.yaml)")
@@ -52,7 +60,28 @@ class BacktestConfig(Config):
     town_overrides: bool = Field(default=True, description="apply the town's rule_overrides on each rule set")
 
 
-def _metadata(result, report: Path | None, note: str | None) -> dict:
+def replay_window(town: TownConfig, root: Path, config: BacktestConfig) -> tuple[dt.date, dt.date]:
+    """The dates the run config names, else the last DEFAULT_MONTHS whose horizon has passed (Materialize in the
+    UI with no config backtests the town's own history)."""
+    from kodomo_pipeline.backtest.engine import Period
+    from kodomo_pipeline.storage.snapshots import newest_extract
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    if config.to_date:
+        last = dt.date.fromisoformat(config.to_date)
+    else:
+        newest = None
+        if town.database(root).exists():
+            with open_town_db(town.database(root), read_only=True) as con:
+                newest = newest_extract(con)
+        if newest is None:
+            raise ValueError(f"{town.town} has ingested nothing yet: name from_date and to_date and an inbox")
+        last = Period.parse(config.horizon).after(newest, -1)
+    first = dt.date.fromisoformat(config.from_date) if config.from_date else months_before(last, DEFAULT_MONTHS)
+    return first, last
+
+
+def _metadata(result, report: Path) -> dict:
     figures = result.headline()
     metadata: dict = {
         "from": result.parameters["from"],
@@ -75,10 +104,7 @@ def _metadata(result, report: Path | None, note: str | None) -> dict:
             for name in ("precision", "recall"):
                 if values[name] is not None:
                     metadata[f"{info['name']}_{kind}_{name}"] = float(values[name])
-    if report is not None:
-        metadata["report"] = MetadataValue.path(str(report))
-    if note:
-        metadata["report_note"] = note
+    metadata["report"] = MetadataValue.path(str(report))
     return metadata
 
 
@@ -91,14 +117,16 @@ def build_backtest_asset(town: TownConfig) -> AssetsDefinition:
         "and compare their alerts with later outcomes; on demand, in a scratch copy of the town's data.",
     )
     def backtest(context: AssetExecutionContext, config: BacktestConfig, kodomo: KodomoResource) -> MaterializeResult:
-        from kodomo_pipeline.backtest.engine import run_backtest, write_report_if_available
+        from kodomo_pipeline.backtest.engine import run_backtest
+        from kodomo_pipeline.backtest.report import write_report
 
         try:
+            first, last = replay_window(town, kodomo.root, config)
             result = run_backtest(
                 town,
                 kodomo.root,
-                dt.date.fromisoformat(config.from_date),
-                dt.date.fromisoformat(config.to_date),
+                first,
+                last,
                 config.every,
                 config.horizon,
                 [Path(p) for p in config.rules],
@@ -109,10 +137,10 @@ def build_backtest_asset(town: TownConfig) -> AssetsDefinition:
                 progress=context.log.info,  # dates, counts and seconds only
             )
             assert result.result_dir is not None
-            report, note = write_report_if_available(result.result_dir)
+            report = write_report(result.result_dir)
         except Exception as exc:
             raise hidden_failure(town, kodomo.root, exc, "the backtest") from None
-        return MaterializeResult(metadata=_metadata(result, report, note))
+        return MaterializeResult(metadata=_metadata(result, report))
 
     return backtest
 
