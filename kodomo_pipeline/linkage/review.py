@@ -9,16 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
+from kodomo_pipeline.reports import render_template
 
 FEED_JA = {"toen": "登園記録", "gakko_meibo": "児童生徒名簿"}
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("kodomo_pipeline", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-)
 
 
 def _text(value: object) -> str:
@@ -86,7 +83,8 @@ def write_review(
             }
         )
     template_path = out_dir / f"meiyose_kekka_template_{stamp}.csv"
-    html = _TEMPLATES.get_template("review.html.j2").render(
+    html = render_template(
+        "review.html.j2",
         town_ja=town.name_ja,
         as_of=as_of.isoformat(),
         pairs=pairs,

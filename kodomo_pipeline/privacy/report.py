@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import jinja2
 
 from kodomo_pipeline.config.feeds import FeedSpec
 from kodomo_pipeline.config.towns import TownConfig
@@ -22,6 +21,7 @@ from kodomo_pipeline.exports.disclosure import manifest_path
 from kodomo_pipeline.ingest.reasons import REASONS
 from kodomo_pipeline.privacy.profiles import DisclosureProfile, load_profiles
 from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, years_before
+from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.storage.snapshots import has_table
 
 PERSONAL_JA = {
@@ -54,9 +54,6 @@ OUTCOME_JA = {
     "no_file": "ファイルなし no file",
     "failed": "失敗 failed",
 }
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("kodomo_pipeline", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-)
 
 
 @dataclass(frozen=True)
@@ -261,7 +258,8 @@ def build_privacy_report(
     manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.exists() else None
     exported = (manifest or {}).get("profiles", {})
     shown = [_profile(profile, exported.get(name)) for name, profile in sorted(profiles.items())]
-    html = _TEMPLATES.get_template("privacy_report.html.j2").render(
+    html = render_template(
+        "privacy_report.html.j2",
         town=town.town,
         town_ja=town.name_ja,
         as_of=asof.isoformat(),

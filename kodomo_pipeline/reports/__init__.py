@@ -1,4 +1,4 @@
-"""Self-contained HTML reports people keep: the rule matrix, the lineage report and alert explanations.
+"""Self-contained HTML pages people keep: rule matrix, lineage, explanations, privacy report, 名寄せ review …
 
 One Jinja environment for them all, autoescaping on (values in a town's data must never become markup) and
 strict about missing names (a typo in a template fails loudly instead of printing an empty cell).
