@@ -21,6 +21,7 @@ import duckdb
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.ruleset import RuleSet
+from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 from kodomo_pipeline.storage.snapshots import has_table
 
@@ -91,10 +92,6 @@ class Explanation:
         return json.loads(json.dumps(data, default=str, ensure_ascii=False))
 
 
-def _split(value: str | None) -> list[str]:
-    return [part for part in (value or "").split(";") if part]
-
-
 def _alert_row(con: duckdb.DuckDBPyConnection, alert_id: str, asof: dt.date | None) -> dict:
     if not has_table(con, "alert_history"):
         raise AlertNotFound(f"no alerts have been made in this town yet (looked for {alert_id})")
@@ -129,21 +126,14 @@ def _facts(con: duckdb.DuckDBPyConnection, alert_id: str, asof: dt.date) -> dict
     return facts
 
 
-def _points(facts: list[Fact]) -> int:
-    """Points of one indicator: each hit counts once, however many facts it rests on (R16: every month kept)."""
-    per_hit: dict[int, int] = {}
-    for fact in facts:
-        per_hit[fact.hit] = max(per_hit.get(fact.hit, 0), fact.points)
-    return sum(per_hit.values())
-
-
 def explain_alert(
     con: duckdb.DuckDBPyConnection, town: TownConfig, rules: RuleSet, alert_id: str, asof: dt.date | None = None
 ) -> Explanation:
     """The alert as of `asof` (default: the newest run in which it exists) with the facts behind it."""
     alert = _alert_row(con, alert_id, asof)
     facts = _facts(con, alert_id, alert["as_of"])
-    listed = _split(alert["indicators"])
+    listed = rule_ids(alert["indicators"])
+    points = rule_points(con, alert["as_of"], alert_id)
     order = listed + sorted(set(facts) - set(listed))
     found = []
     for rule_id in order:
@@ -154,7 +144,7 @@ def explain_alert(
                 name=rule.name if rule else "(not in the rule set in force)",
                 reason=rule.reason if rule else "",
                 listed=rule_id in listed,
-                points=_points(facts.get(rule_id, [])),
+                points=points.get((alert_id, rule_id), 0),
                 facts=facts.get(rule_id, []),
             )
         )
@@ -174,7 +164,7 @@ def explain_alert(
         change=alert["change"],
         suppressed=bool(alert["suppressed"]),
         economic_only=bool(alert["economic_only"]),
-        not_linked=_split(alert["not_linked"]),
+        not_linked=rule_ids(alert["not_linked"]),
         rule_set_version=version,
         overrides=dict(rules.overrides) if version == rules.version else None,
         current_rule_set_version=rules.version,

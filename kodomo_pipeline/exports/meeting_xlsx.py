@@ -25,6 +25,7 @@ from kodomo_pipeline.exports.csvfile import neutralise_formula
 from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.rules.ruleset import Level
+from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
 LIST_SHEET = "検討リスト"
@@ -51,22 +52,6 @@ KNOWN_CASE_MARK = "要対協 継続"
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
 
-def _rule_points(con: duckdb.DuckDBPyConnection, asof: dt.date) -> dict[tuple[str, str], int]:
-    """Points each indicator gave each alert at T: the facts of one hit share its points, hits add up (R03, R10)."""
-    rows = con.execute(
-        """SELECT alert_id, rule_id, sum(points)::INTEGER FROM (
-               SELECT alert_id, rule_id, hit, max(points) AS points FROM alert_fact_history
-               WHERE as_of = ? GROUP BY ALL)
-           GROUP BY ALL""",
-        [asof],
-    ).fetchall()
-    return {(alert_id, rule_id): points for alert_id, rule_id, points in rows}
-
-
-def _split(rule_ids: object) -> list[str]:
-    return [] if pd.isna(rule_ids) else [rule_id for rule_id in str(rule_ids).split(";") if rule_id]
-
-
 def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[object]]:
     """One row per exported alert in meeting order, with the subject's name and age and the reasons in words."""
     alerts = read_frame(
@@ -77,15 +62,15 @@ def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[obj
         [asof],
     )
     rules = read_frame(con, "SELECT rule_id, name, reason FROM rule_set", []).set_index("rule_id")
-    points = _rule_points(con, asof)
+    points = rule_points(con, asof)
     rows: list[list[object]] = []
     for alert in alerts.itertuples(index=False):
         reasons = "\n".join(
             f"{rule_id} {rules.at[rule_id, 'name']}（{points.get((alert.alert_id, rule_id), 0)}点）："
             f"{rules.at[rule_id, 'reason']}"
-            for rule_id in _split(alert.indicators)
+            for rule_id in rule_ids(alert.indicators)
         )
-        not_linked = "、".join(f"{rule_id} {rules.at[rule_id, 'name']}" for rule_id in _split(alert.not_linked))
+        not_linked = "、".join(f"{rule_id} {rules.at[rule_id, 'name']}" for rule_id in rule_ids(alert.not_linked))
         rows.append(
             [
                 alert.name_kanji,

@@ -8,7 +8,10 @@ explained after tonight's run. A re-run for the same T replaces that T's rows.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
+import pandas as pd
 
 ALERTS_MODEL = "alerts"
 
@@ -51,3 +54,23 @@ def record_alerts(con: duckdb.DuckDBPyConnection) -> None:
            WHERE f.rule_id = 'R02' OR list_contains(string_split(a.indicators, ';'), f.rule_id)
            ORDER BY a.alert_id, f.rule_id, f.hit, f.feed, f.source_row"""
     )
+
+
+def rule_ids(value: object) -> list[str]:
+    """The rule IDs of an alert's `indicators` or `not_linked` cell (`;`-separated, empty or missing = none)."""
+    return [] if value is None or pd.isna(value) else [rule_id for rule_id in str(value).split(";") if rule_id]
+
+
+def rule_points(
+    con: duckdb.DuckDBPyConnection, asof: dt.date, alert_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """Points each indicator gave each alert of the run at `asof` (or one alert): the facts of one hit share its
+    points, hits add up (R03 per exam, R10 per source) — as risk_scores.sql summed them."""
+    rows = con.execute(
+        """SELECT alert_id, rule_id, sum(points)::INTEGER FROM (
+               SELECT alert_id, rule_id, hit, max(points) AS points FROM alert_fact_history
+               WHERE as_of = ? AND (? IS NULL OR alert_id = ?) GROUP BY ALL)
+           GROUP BY ALL""",
+        [asof, alert_id, alert_id],
+    ).fetchall()
+    return {(alert, rule_id): points for alert, rule_id, points in rows}
