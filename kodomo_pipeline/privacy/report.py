@@ -22,6 +22,7 @@ from kodomo_pipeline.ingest.reasons import REASONS
 from kodomo_pipeline.privacy.profiles import DisclosureProfile, load_profiles
 from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, years_before
 from kodomo_pipeline.reports import render_template
+from kodomo_pipeline.storage.ingest_tables import latest_run_feeds, quarantine_reasons
 from kodomo_pipeline.storage.snapshots import has_table
 
 PERSONAL_JA = {
@@ -91,25 +92,15 @@ def _in_force(con: duckdb.DuckDBPyConnection, asof: dt.date) -> dict[str, tuple]
 def _reasons(con: duckdb.DuckDBPyConnection, sha256: str) -> list[dict]:
     if not has_table(con, "quarantine"):
         return []
-    rows = _rows(
-        con,
-        "SELECT reason, count(DISTINCT row_number) FROM quarantine WHERE sha256 = ? GROUP BY 1 ORDER BY 1",
-        [sha256],
-    )
-    return [{"code": code, "rows": count, "meaning": REASONS.get(code, "")} for code, count in rows]
+    counts = quarantine_reasons(con, sha256)
+    return [{"code": code, "rows": count, "meaning": REASONS.get(code, "")} for code, count in counts.items()]
 
 
 def _latest_outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str | None]]:
     """feed → (outcome, cause) in the latest run recorded in the town's database."""
     if not has_table(con, "run_feeds"):
         return {}
-    rows = _rows(
-        con,
-        """WITH latest AS (SELECT run_id FROM run_feeds ORDER BY recorded_at DESC LIMIT 1)
-           SELECT feed, outcome, cause FROM run_feeds WHERE run_id = (SELECT run_id FROM latest)
-           ORDER BY recorded_at""",
-    )
-    return {feed: (outcome, cause) for feed, outcome, cause in rows}
+    return {feed: (outcome, cause) for feed, outcome, _, _, cause in latest_run_feeds(con)}
 
 
 def _retention(

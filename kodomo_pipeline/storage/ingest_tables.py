@@ -112,6 +112,16 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
         con.unregister("_incoming")
 
 
+def quarantine_reasons(con: duckdb.DuckDBPyConnection, sha256: str) -> dict[str, int]:
+    """Reason code → rows of the file held in quarantine (a row failing two checks counts once per reason)."""
+    rows = con.execute(
+        """SELECT reason, count(DISTINCT row_number) FROM quarantine WHERE sha256 = ?
+           GROUP BY reason ORDER BY reason""",
+        [sha256],
+    ).fetchall()
+    return dict(rows)
+
+
 def file_figures(con: duckdb.DuckDBPyConnection, sha256: str) -> dict:
     """The figures of one ingested file, as the operator and `kodomo status` see them (no values)."""
     row = fetch_one(
@@ -122,13 +132,6 @@ def file_figures(con: duckdb.DuckDBPyConnection, sha256: str) -> dict:
     )
     if row is None:
         raise KeyError("file not ingested")
-    reasons = dict(
-        con.execute(
-            """SELECT reason, count(DISTINCT row_number) FROM quarantine WHERE sha256 = ?
-               GROUP BY reason ORDER BY reason""",
-            [sha256],
-        ).fetchall()
-    )
     return {
         "file": row[1],
         "sha256": row[2],
@@ -136,7 +139,7 @@ def file_figures(con: duckdb.DuckDBPyConnection, sha256: str) -> dict:
         "rows_read": row[4],
         "rows_valid": row[5],
         "rows_quarantined": row[6],
-        "quarantine_reasons": reasons,
+        "quarantine_reasons": quarantine_reasons(con, sha256),
         "dropped_columns": list(row[7]),
     }
 
