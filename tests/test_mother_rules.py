@@ -14,8 +14,7 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.ruleset import apply_overrides
-from kodomo_pipeline.sqlmodels.project import load_models, run_order
-from kodomo_pipeline.sqlmodels.runner import prepare, run_model
+from kodomo_pipeline.sqlmodels.runner import judge_at, prepare
 from tests.conftest import ingest_rows
 
 T = dt.date(2026, 11, 26)
@@ -57,10 +56,7 @@ def judge(
     """What the nightly job does after ingestion: persons, mothers, then every SQL model in order."""
     build_persons(con, asof)
     build_mother_of_child(con, asof, has_postpartum=True)
-    prepare(con, town, asof, apply_overrides(town.path, overrides or {}), key)
-    models = load_models()
-    for name in run_order(models):
-        run_model(con, models[name])
+    judge_at(con, town, asof, apply_overrides(town.path, overrides or {}), key)
 
 
 def _hits(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str]]:

@@ -1,7 +1,7 @@
 """効果検証: replay rule sets as of past dates and set their alerts against what happened afterwards.
 
 For each T from `start` to `end` (every `every`), in date order, in a scratch copy of the town's data:
-persons, mothers and 名寄せ at T, then for each rule set the real SQL models (`prepare` + `run_model` in
+persons, mothers and 名寄せ at T, then for each rule set the real SQL models (`judge_at`: `prepare` + every model in
 `run_order`), exactly as the nightly job judges T. Only snapshots extracted on or before T and facts dated on
 or before T are read (the models guarantee it; `tests/test_backtest.py` plants a later fact to prove it).
 
@@ -51,8 +51,7 @@ from kodomo_pipeline.datemath import months_before
 from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_rules
-from kodomo_pipeline.sqlmodels.project import load_models, run_order
-from kodomo_pipeline.sqlmodels.runner import prepare, run_model
+from kodomo_pipeline.sqlmodels.runner import judge_at
 from kodomo_pipeline.storage.snapshots import has_table, newest_extract
 from kodomo_pipeline.storage.town_db import town_lock
 
@@ -292,8 +291,6 @@ def run_backtest(
     seconds["data"] = time.perf_counter() - t0
     say(f"scratch database ready ({seconds['data']:.1f} s)")
 
-    models = load_models()
-    order = run_order(models)
     state = LinkageState(retrain_months=retrain_months)
     alert_frames: list[pd.DataFrame] = []
     below_frames: list[pd.DataFrame] = []
@@ -312,9 +309,7 @@ def run_backtest(
             for index, info in enumerate(rule_sets):
                 t1 = time.perf_counter()
                 with history_of(con, index):
-                    prepare(con, town, asof, info.rules, key)
-                    for name in order:
-                        run_model(con, models[name])
+                    judge_at(con, town, asof, info.rules, key)
                     alerts = con.execute(
                         """SELECT subject_resident_id, subject_type, difficulty_type, level, score, indicators,
                                   CAST(economic_only AS INTEGER) AS economic_only, known_case,

@@ -15,7 +15,7 @@ from kodomo_pipeline.privacy.pseudonym import PseudonymKey, ephemeral_key
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
 from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
-from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model
+from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model, load_models, run_order
 from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
@@ -124,3 +124,13 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
     if model.name == ALERTS_MODEL:
         record_alerts(con)
     return fetch_one(con, f"SELECT count(*) FROM {model.name}")[0]
+
+
+def judge_at(
+    con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet, key: PseudonymKey | None = None
+) -> dict[str, int]:
+    """Every SQL model for T in dependency order, as the nightly assets run them one by one (for the backtest
+    and the tests); returns the rows of each model. Persons, mothers and 名寄せ at T must be built already."""
+    prepare(con, town, asof, rules, key)
+    models = load_models()
+    return {name: run_model(con, models[name]) for name in run_order(models)}
