@@ -26,22 +26,15 @@ ALERT_KEY = ["resident_id", "subject_type", "difficulty_type", "level", "score",
 
 
 def link(town_name: str, home: Path) -> float:
-    """Persons, mothers and the crosswalk: the steps before the SQL models. Returns seconds."""
+    """Persons, mothers and the crosswalk: the steps before the SQL models (as the backtest runs them). Seconds."""
+    from kodomo_pipeline.backtest.replay import LinkageState, link_at
     from kodomo_pipeline.config import load_towns
-    from kodomo_pipeline.linkage.assign import Bands
-    from kodomo_pipeline.linkage.crosswalk import link_attendance, run_linkage
-    from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
-    from kodomo_pipeline.orchestration.linkage_assets import LINKED_FEEDS
     from kodomo_pipeline.storage.town_db import open_town_db
 
     town = load_towns()[town_name]
     started = time.perf_counter()
     with open_town_db(town.database(home)) as con:
-        build_persons(con, ASOF)
-        build_mother_of_child(con, ASOF, "sango_shitsumon" in town.feeds)
-        if any(feed in town.feeds for feed in LINKED_FEEDS):
-            run_linkage(con, ASOF, "benchmark", Bands())
-            link_attendance(con, ASOF)
+        link_at(con, town, ASOF, "benchmark", LinkageState())
     return time.perf_counter() - started
 
 
