@@ -281,12 +281,14 @@ def generate_history(
     seed: int = 0,
     key: PseudonymKey | None = None,
     defect_rate: float = 0.0,
+    noise: str = "default",
 ) -> HistorySummary:
     """Write every feed of `town` at each date into `inbox` (one folder), the decisions, and `<truth_dir>/history/`.
 
     `key` is the town's pseudonymisation key (`privacy.pseudonym.load_key`): taio_kekka's alert IDs are what the
     pipeline computes with it. Planted contract defects are off by default (defect_rate 0) so every month's file
-    holds every fact; with a rate, each month has its own defective rows.
+    holds every fact; with a rate, each month has its own defective rows. `noise` names a preset of
+    noise_presets.yaml (clean, default, hard).
     """
     if key is None:
         raise ValueError("the town's pseudonymisation key is needed to write taio_kekka alert IDs")
@@ -296,7 +298,7 @@ def generate_history(
     if dates[0] < ASOF_MIN or dates[-1] > ASOF_MAX:
         raise ValueError(f"dates must be between {ASOF_MIN} and {ASOF_MAX}")
     inbox, truth_dir = Path(inbox), Path(truth_dir)
-    rng, places, world, population = build_town_world(town, population, seed)
+    rng, places, world, population = build_town_world(town, population, seed, noise)
     meeting = _Meeting()
     planted_parts: list[pd.DataFrame] = []
     outcome_parts: list[pd.DataFrame] = []

@@ -9,12 +9,13 @@ a later as-of date sees the same people, older, plus newborns.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from kodomo_pipeline.generator import dates as D
+from kodomo_pipeline.generator.identity import SurnameChanges, draw_surname_changes
 from kodomo_pipeline.generator.names import (
     FULLWIDTH_SPACE,
     pick_given_names,
@@ -22,6 +23,7 @@ from kodomo_pipeline.generator.names import (
     surname_table,
 )
 from kodomo_pipeline.generator.places import Addresses, TownPlaces, draw_addresses, relocated
+from kodomo_pipeline.generator.presets import NoisePreset, load_preset
 from kodomo_pipeline.generator.rng import Rng
 
 ASOF_MIN = dt.date(2000, 1, 1)
@@ -94,6 +96,9 @@ class World:
     preg_weeks: np.ndarray
     preg_in_town: np.ndarray  # the mother lived in town when she notified (the notice is the town's)
     preg_late: np.ndarray  # latent: notified late (planted)
+    # identity cases of the noise preset (names.py/identity.py read them; clean/default: none)
+    preset: NoisePreset = field(default_factory=load_preset)
+    surname_changes: SurnameChanges | None = None  # per household (identity.py); None: nobody changes surname
 
     @property
     def n_households(self) -> int:
@@ -113,8 +118,9 @@ def _years(rng: Rng, tag: str, lo: float, hi: float, keys: np.ndarray) -> np.nda
     return lo + (hi - lo) * rng.uniform(tag, keys)
 
 
-def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
+def build_world(rng: Rng, places: TownPlaces, population: int, preset: NoisePreset | None = None) -> World:
     """Draw every household and person of the timeline (vectorised over households)."""
+    preset = preset or load_preset()
     n_h = max(1, round(population * HOUSEHOLDS_PER_RESIDENT))
     h = np.arange(n_h, dtype=np.int64)
     htype = rng.choice("htype", TYPE_WEIGHTS, h)
@@ -191,6 +197,11 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
     u_read = rng.uniform("surname_reading", h)
     surname_reading = np.where(u_read < 0.7, 0, (u_read * 1000).astype(np.int64) % n_read)
     surname_reading = np.minimum(surname_reading, n_read - 1)
+
+    surname_changes = draw_surname_changes(
+        rng, preset.surname_change, htype, anchor, divorce, hh_out, surname_idx, len(sur.weights),
+        htype != SINGLE_FATHER,
+    )  # fmt: skip
 
     # Latent risk of the household.
     single = np.isin(htype, (SINGLE_MOTHER, MOTHER_WITH_PARENTS, SINGLE_FATHER)) | (divorce < D.NEVER)
@@ -344,6 +355,8 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
         dd=dd,
         psych=psych,
         **preg,
+        preset=preset,
+        surname_changes=surname_changes if surname_changes.any else None,
     )
 
 
@@ -405,8 +418,12 @@ class Names:
     kana: np.ndarray
 
 
-def person_names(world: World, persons: np.ndarray) -> Names:
-    """Names of the given persons: household surname (partners their own), given name by sex and cohort."""
+def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None = None) -> Names:
+    """Names of the given persons on `day` (the registry's then; None: the first surname).
+
+    Household surname (partners their own), given name by sex and cohort; a mother and her children take
+    the household's new surname from the day the registry changes it (identity.py).
+    """
     rng = world.rng
     sur = surname_table()
     hh = world.hh[persons]
@@ -415,6 +432,13 @@ def person_names(world: World, persons: np.ndarray) -> Names:
     s_idx = np.where(own, rng.choice("partner_surname", sur.weights, key), world.surname_idx[hh])
     s_form = np.where(own, 0, world.surname_form[hh])
     s_read = np.where(own, 0, world.surname_reading[hh])
+    changes = world.surname_changes
+    if changes is not None and day is not None:
+        slot = world.slot[persons]
+        renamed = ((slot == MOTHER) | (slot >= CHILD0)) & (np.asarray(day) >= changes.day[hh])
+        s_idx = np.where(renamed, changes.surname_idx[hh], s_idx)
+        s_form = np.where(renamed, 0, s_form)
+        s_read = np.where(renamed, 0, s_read)
     s_read = np.minimum(s_read, sur.n_readings[s_idx] - 1)
     surname_reg = sur.forms[s_idx, s_form]
     surname_std = sur.forms[s_idx, 0]

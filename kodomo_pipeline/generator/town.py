@@ -37,6 +37,7 @@ from kodomo_pipeline.generator.population import (
     take_snapshot,
 )
 from kodomo_pipeline.generator.pregnancy import ninpu_frame, ninshin_frame, sango_frame
+from kodomo_pipeline.generator.presets import load_preset
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.registry import STATUS, jumin_frame
 from kodomo_pipeline.generator.risk import ALERT_COLUMNS, score
@@ -79,14 +80,16 @@ def _town_seed(seed: int, town: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{town}".encode(), digest_size=8).digest(), "little")
 
 
-def build_town_world(town: TownConfig, population: int | None, seed: int) -> tuple[Rng, TownPlaces, World, int]:
-    """The town's whole timeline for a seed (the same people whatever the as-of date), and its population."""
+def build_town_world(
+    town: TownConfig, population: int | None, seed: int, noise: str = "default"
+) -> tuple[Rng, TownPlaces, World, int]:
+    """The town's whole timeline for a seed and noise preset (the same people whatever the as-of date)."""
     population = int(population or town.population)
     if population < 100:
         raise ValueError("population must be at least 100")
     rng = Rng(_town_seed(seed, town.town))
     places = town_places(town.town, town.name_ja, town.prefecture)
-    return rng, places, build_world(rng, places, population), population
+    return rng, places, build_world(rng, places, population, load_preset(noise)), population
 
 
 def _town_digit(town: str) -> int:
@@ -111,12 +114,16 @@ def generate_town(
     population: int | None = None,
     seed: int = 0,
     defect_rate: float = 0.0005,
+    noise: str = "default",
 ) -> GenerationSummary:
-    """Write every feed of `town` as of `asof` to out_dir and the ground truth to truth_dir."""
+    """Write every feed of `town` as of `asof` to out_dir and the ground truth to truth_dir.
+
+    `noise` names a preset of noise_presets.yaml (clean, default, hard): how often each identity case occurs.
+    """
     if not ASOF_MIN <= asof <= ASOF_MAX:
         raise ValueError(f"as-of date must be between {ASOF_MIN} and {ASOF_MAX}")
     out_dir, truth_dir = Path(out_dir), Path(truth_dir)
-    rng, places, world, population = build_town_world(town, population, seed)
+    rng, places, world, population = build_town_world(town, population, seed, noise)
     snap = take_snapshot(world, D.day(asof))
     ctx = Context(town, places, rng, world, snap, asof, _town_digit(town.town), population)
     ctx.check_id_space()
@@ -222,7 +229,13 @@ def _links(
     rid[resident] = ctx.resident_ids(person[resident])
     uid = np.where(person >= 0, truth.person_uid(np.maximum(person, 0)), truth.outsider_uid(np.maximum(outsider, 0)))
     namesake = (outsider >= 0) & (pupils.outsiders.namesake_of[np.maximum(outsider, 0)] >= 0)
-    tags = [";".join([*t, "namesake"] if ns else t) for t, ns in zip(noise, namesake, strict=True)]
+    ref = pupils.outsiders.namesake_of[np.maximum(outsider, 0)]
+    same_day = namesake & (pupils.birth[pupil] == ctx.world.birth[np.maximum(ref, 0)])
+    extra = [
+        ["namesake", "namesake_same_birthday"] if sd else ["namesake"] if ns else []
+        for ns, sd in zip(namesake, same_day, strict=True)
+    ]
+    tags = [";".join([*t, *x]) for t, x in zip(noise, extra, strict=True)]
     return pd.DataFrame(
         {
             "feed": feed,
