@@ -35,6 +35,7 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.generator import dates as D
 from kodomo_pipeline.generator import truth
 from kodomo_pipeline.generator.context import Context
+from kodomo_pipeline.generator.name_history import name_history_frame
 from kodomo_pipeline.generator.population import ASOF_MAX, ASOF_MIN, CHILD0, MOTHER, World, take_snapshot
 from kodomo_pipeline.generator.pregnancy import postpartum_depression
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
@@ -331,6 +332,9 @@ def generate_history(
     truth_files = _write_truth(
         ctx, world, truth_dir / "history", planted_parts, outcome_parts, meeting, ever, D.day(dates[0])
     )
+    if world.surname_changes is not None:
+        history = name_history_frame(ctx, np.flatnonzero(ever))
+        truth_files["name_history"] = truth.write_name_history(history, truth_dir / "history" / "name_history.csv")
     return HistorySummary(
         town=town.town,
         dates=tuple(dates),

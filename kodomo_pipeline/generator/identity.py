@@ -20,7 +20,7 @@ from kodomo_pipeline.generator.presets import SurnameChange
 from kodomo_pipeline.generator.rng import Rng
 
 # Lead of a school that uses the new surname before the registry has it (days).
-AHEAD_DAYS = (30, 240)
+AHEAD_DAYS = (30, 400)
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def draw_surname_changes(
         return SurnameChanges(never, np.full(len(h), -1), np.zeros(len(h), bool), np.zeros(len(h), np.int64),
                               np.zeros(len(h), bool))  # fmt: skip
     changes = has_mother & (rng.uniform("rename", h) < rates.households)
-    # A remarriage or a family-court change of the children's surname: 1–12 years after the first birth.
-    later = D.add_years(anchor, 1.0 + 11.0 * rng.uniform("rename_at", h))
+    # A remarriage or a family-court change of the children's surname: 2–14 years after the first birth.
+    later = D.add_years(anchor, 2.0 + 12.0 * rng.uniform("rename_at", h))
     day = np.where(divorce < D.NEVER, divorce, later)
     day = np.where(changes & (day < hh_out), day, D.NEVER).astype(np.int64)
     offset = 1 + rng.integers("rename_surname", 0, n_surnames - 1, h)

@@ -16,6 +16,7 @@ import pandas as pd
 from kodomo_pipeline.generator import dates as D
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.frames import make_frame, sex_text
+from kodomo_pipeline.generator.gaiji import has_gaiji, placeholder_mark
 from kodomo_pipeline.generator.noise import apply_noise
 from kodomo_pipeline.generator.places import scaled_names
 from kodomo_pipeline.generator.pupils import Pupils, identities
@@ -142,4 +143,7 @@ def toen_frame(ctx: Context, pupils: Pupils, enr: Enrolments) -> Toen:
     order = np.lexsort((m, np.asarray(data["pupil_no"], dtype=str), enr.facility[e]))
     source_key = np.array([f"{names[enr.facility[x]]}:{enr.pupil_no[x]}" for x in listed], dtype=object)
     tags = [[*c, *t] for c, t in zip(ident.cases, noise.tags, strict=True)]
+    if placeholder_mark("toen", ctx.town.feeds["toen"], ctx.world.preset.gaiji):
+        for i in np.flatnonzero([has_gaiji(g) for g in noise.guardian]):
+            tags[i].append("gaiji_record")
     return Toen(frame.iloc[order].reset_index(drop=True), listed, source_key, tags)

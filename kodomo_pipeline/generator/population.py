@@ -21,6 +21,7 @@ from kodomo_pipeline.generator.names import (
     pick_given_names,
     registered_form,
     surname_table,
+    to_rare_variant,
 )
 from kodomo_pipeline.generator.places import Addresses, TownPlaces, draw_addresses, relocated
 from kodomo_pipeline.generator.presets import NoisePreset, load_preset
@@ -441,6 +442,10 @@ def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None
         s_read = np.where(renamed, 0, s_read)
     s_read = np.minimum(s_read, sur.n_readings[s_idx] - 1)
     surname_reg = sur.forms[s_idx, s_form]
+    if world.preset.gaiji.rare_variant > 0:
+        # 𠮷 (つちよし) for 吉 in some families' registered surname: outside cp932, so a 外字 in every cp932 export.
+        rare = ~own & (rng.uniform("gaiji_rare", hh) < world.preset.gaiji.rare_variant)
+        surname_reg = np.where(rare, [to_rare_variant(s) for s in surname_reg], surname_reg)
     surname_std = sur.forms[s_idx, 0]
     surname_kana = sur.readings[s_idx, s_read]
     year, _, _ = D.ymd(world.birth[persons])

@@ -24,6 +24,8 @@ from kodomo_pipeline.generator.checkups import kenshin_frame
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.defects import Defect, apply_defects, plan_defects
 from kodomo_pipeline.generator.frames import sex_text
+from kodomo_pipeline.generator.gaiji import apply_placeholders, has_gaiji, in_cp932, placeholder_mark
+from kodomo_pipeline.generator.name_history import earlier_registry_days, name_history_frame
 from kodomo_pipeline.generator.nursery import enrolments, toen_frame
 from kodomo_pipeline.generator.outsiders import outsider_identity
 from kodomo_pipeline.generator.places import TownPlaces, town_places
@@ -73,6 +75,7 @@ class GenerationSummary:
     truth_files: dict[str, Path]
     defects: int
     trailing_blank_line: tuple[str, ...]
+    earlier_registry: tuple[Path, ...] = ()  # older jumin extracts written for name history (hard preset)
 
 
 def _town_seed(seed: int, town: str) -> int:
@@ -137,6 +140,13 @@ def generate_town(
         "persons": truth.write_persons(_persons(ctx, pupils, link_rows), truth_dir / "persons.csv"),
         "defects": truth.write_defects(written.defects, truth_dir / "defects.csv"),
     }
+    earlier: list[Path] = []
+    if world.surname_changes is not None:
+        # Name history in the same inbox: the registry extracts that still show the old surnames.
+        if pupils is not None:
+            earlier = _write_earlier_registry(ctx, earlier_registry_days(ctx, pupils, link_rows), out_dir)
+        history = name_history_frame(ctx, ctx.snap.persons)
+        truth_files["name_history"] = truth.write_name_history(history, truth_dir / "name_history.csv")
     if "jumin" in written.clean:
         pupil_person = pupils.person if pupils is not None else np.zeros(0, dtype=np.int64)
         planted = score(ctx, written.clean, pupil_person)
@@ -153,7 +163,21 @@ def generate_town(
         truth_files=truth_files,
         defects=len(written.defects),
         trailing_blank_line=tuple(written.trailing),
+        earlier_registry=tuple(earlier),
     )
+
+
+def _write_earlier_registry(ctx: Context, days: list[int], out_dir: Path) -> list[Path]:
+    """jumin_<date>.csv for each earlier extract date (no planted defects): the registry as it was then."""
+    paths = []
+    if "jumin" not in ctx.town.feeds:
+        return paths
+    for day in days:
+        snap = take_snapshot(ctx.world, day)
+        date = D.EPOCH + dt.timedelta(days=day)
+        then = Context(ctx.town, ctx.places, ctx.rng, ctx.world, snap, date, ctx.town_digit, ctx.population)
+        paths.append(_write_feeds(then, {"jumin": jumin_frame(then)}, out_dir, 0.0).files["jumin"])
+    return paths
 
 
 def _build_frames(ctx: Context, pupils: Pupils | None) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame]]:
@@ -201,7 +225,7 @@ def _write_feeds(ctx: Context, frames: dict[str, pd.DataFrame], out_dir: Path, d
     out = _Written({}, {}, [], [], {})
     for feed in sorted(frames):
         layout = ctx.town.feeds[feed]
-        frame = _restrict(frames[feed], layout)
+        frame = apply_placeholders(_restrict(frames[feed], layout), feed, layout, ctx.world.preset.gaiji)
         path = out_dir / f"{feed}_{stamp}.csv"
         salt = np.array([zlib.crc32(feed.encode())])
         blank = bool(ctx.rng.uniform("trailing_blank", salt)[0] < TRAILING_BLANK_SHARE)
@@ -235,6 +259,7 @@ def _links(
         ["namesake", "namesake_same_birthday"] if sd else ["namesake"] if ns else []
         for ns, sd in zip(namesake, same_day, strict=True)
     ]
+    _gaiji_tags(ctx, person, resident, extra)
     tags = [";".join([*t, *x]) for t, x in zip(noise, extra, strict=True)]
     return pd.DataFrame(
         {
@@ -247,6 +272,25 @@ def _links(
             "_pupil": pupil,
         }
     )
+
+
+def _gaiji_tags(ctx: Context, person: np.ndarray, resident: np.ndarray, extra: list[list[str]]) -> None:
+    """gaiji_rare (the registered name has a character cp932 lacks) and gaiji_registry (the cp932 registry
+    export shows a placeholder in the child's name), for resident children."""
+    rates = ctx.world.preset.gaiji
+    if rates.rare_variant <= 0 and not rates.registry_placeholder:
+        return
+    rows = np.flatnonzero(resident)
+    if not len(rows):
+        return
+    jumin = ctx.town.feeds.get("jumin")
+    registry_marks = jumin is not None and bool(placeholder_mark("jumin", jumin, rates))
+    kanji = ctx.names(person[rows]).kanji
+    for i, name in zip(rows, kanji, strict=True):
+        if any(not in_cp932(ch) for ch in name):
+            extra[i].append("gaiji_rare")
+        if registry_marks and has_gaiji(name):
+            extra[i].append("gaiji_registry")
 
 
 def _persons(ctx: Context, pupils: Pupils | None, link_rows: list[pd.DataFrame]) -> pd.DataFrame:

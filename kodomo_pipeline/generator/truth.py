@@ -76,6 +76,11 @@ def write_persons(frame: pd.DataFrame, path: Path) -> Path:
     return _write(frame[PERSON_COLUMNS], path)
 
 
+def write_name_history(frame: pd.DataFrame, path: Path) -> Path:
+    """name_history.csv: every registry surname change on or before the extract date."""
+    return _write(frame, path)
+
+
 def write_planted(frame: pd.DataFrame, path: Path) -> Path:
     """planted_risk.csv: expected alerts under rules v1."""
     return _write(frame, path)
