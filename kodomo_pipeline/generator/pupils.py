@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kodomo_pipeline.generator import dates as D
+from kodomo_pipeline.generator.cases import foreign_households
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.identity import record_switch_day
+from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, pick_given_names, surname_table
 from kodomo_pipeline.generator.outsiders import Outsiders, build_outsiders, outsider_identity
 from kodomo_pipeline.generator.places import Addresses, school_address
 from kodomo_pipeline.generator.population import AUNT, CHILD0, FATHER, GF, GM, MOTHER, SLOT_KEY, Names, person_names
@@ -133,6 +135,7 @@ def identities(
             guardian[r_idx[has_g]] = ctx.names(g[has_g]).kanji
         kanji[r_idx] = names.kanji
         kana[r_idx] = names.kana
+        _aliases(ctx, persons, g, r_idx, kanji, kana, guardian, cases)
         if address is not None:
             w = ctx.world
             hh = pupils.hh[idx[r_idx]]
@@ -155,6 +158,46 @@ def identities(
         if address is not None:
             address[o_idx] = ident.address
     return Identity(kanji, kana, guardian, address, cases)
+
+
+def _aliases(
+    ctx: Context,
+    persons: np.ndarray,
+    guardian_person: np.ndarray,
+    rows: np.ndarray,
+    kanji: np.ndarray,
+    kana: np.ndarray,
+    guardian: np.ndarray,
+    cases: list[list[str]],
+) -> None:
+    """Foreign residents: tag them; where the family uses a Japanese 通称, the record holds it (child and guardian)."""
+    w, rng = ctx.world, ctx.rng
+    rates = w.preset.foreign
+    hh = w.hh[persons]
+    foreign = foreign_households(rng, rates.households, hh)
+    if not foreign.any():
+        return
+    romaji = rng.uniform("foreign_romaji", hh) < rates.romaji
+    alias = foreign & (rng.uniform("foreign_alias", hh) < rates.alias_at_school)
+    sur = surname_table()
+    a_sur = rng.choice("alias_surname", sur.weights, hh)
+    year, _, _ = D.ymd(w.birth[persons])
+    a_given, a_kana = pick_given_names(rng, "alias_given", w.female[persons], year, w.pkey[persons])
+    for i in np.flatnonzero(foreign):
+        row = rows[i]
+        cases[row].append("foreign_name")
+        if romaji[i]:
+            cases[row].append("foreign_romaji")
+        if not alias[i]:
+            continue
+        cases[row].append("alias_at_school")
+        kanji[row] = f"{sur.forms[a_sur[i], 0]}{FULLWIDTH_SPACE}{a_given[i]}"
+        kana[row] = f"{sur.readings[a_sur[i], 0]}{FULLWIDTH_SPACE}{a_kana[i]}"
+        g = guardian_person[i]
+        if g >= 0 and guardian[row] is not None:
+            g_year, _, _ = D.ymd(w.birth[np.array([g])])
+            g_given, _ = pick_given_names(rng, "alias_given", w.female[np.array([g])], g_year, w.pkey[np.array([g])])
+            guardian[row] = f"{sur.forms[a_sur[i], 0]}{FULLWIDTH_SPACE}{g_given[0]}"
 
 
 def _names_on_record(

@@ -260,6 +260,7 @@ def _links(
         for ns, sd in zip(namesake, same_day, strict=True)
     ]
     _gaiji_tags(ctx, person, resident, extra)
+    _household_case_tags(ctx, person, extra)
     tags = [";".join([*t, *x]) for t, x in zip(noise, extra, strict=True)]
     return pd.DataFrame(
         {
@@ -272,6 +273,24 @@ def _links(
             "_pupil": pupil,
         }
     )
+
+
+def _household_case_tags(ctx: Context, person: np.ndarray, extra: list[list[str]]) -> None:
+    """close_sibling (both children of the pair) and namesake_resident (both first children of the pair)."""
+    w = ctx.world
+    ok = person >= 0
+    p = np.maximum(person, 0)
+    hh = w.hh[p]
+    if w.close_sibling is not None:
+        close = ok & w.close_sibling[hh] & np.isin(w.birth_event[p], (0, 1)) & (w.slot[p] >= CHILD0)
+        for i in np.flatnonzero(close):
+            extra[i].append("close_sibling")
+    if w.same_name_of is not None:
+        paired = w.same_name_of >= 0
+        paired[w.same_name_of[paired]] = True
+        same = ok & paired[hh] & (w.slot[p] == CHILD0)
+        for i in np.flatnonzero(same):
+            extra[i].append("namesake_resident")
 
 
 def _gaiji_tags(ctx: Context, person: np.ndarray, resident: np.ndarray, extra: list[list[str]]) -> None:
