@@ -62,13 +62,18 @@ def foreign_names(
 
 
 def similar_given_name(rng: Rng, female: bool, era: str, kanji: str, kana: str, key: int) -> tuple[str, str] | None:
-    """A given name sharing the first kanji or the first kana of (kanji, kana), not the same name."""
-    table = given_tables()[("女" if female else "男", era)]
-    forms, readings = table.forms[:, 0], table.readings[:, 0]
-    same_kanji = np.array([f[0] == kanji[0] and f != kanji for f in forms], dtype=bool)
-    same_kana = np.array([r[0] == kana[0] and f != kanji for f, r in zip(forms, readings, strict=True)], dtype=bool)
-    pool = np.flatnonzero(same_kanji | same_kana)
-    if not len(pool):
-        return None
-    pick = pool[int(rng.integers("close_sibling_name", 0, len(pool), np.array([key]))[0])]
-    return str(forms[pick]), str(readings[pick])
+    """A given name like (kanji, kana) for a younger sibling: the same first kanji or first kana, else one
+    shared kanji; from the sibling's own era first, then the others. Never written or read the same."""
+    sex = "女" if female else "男"
+    for table_era in (era, *(e for e in ("n", "m", "o") if e != era)):
+        table = given_tables()[(sex, table_era)]
+        forms, readings = table.forms[:, 0], table.readings[:, 0]
+        other = np.array([f != kanji and r != kana for f, r in zip(forms, readings, strict=True)], dtype=bool)
+        start = np.array([f[0] == kanji[0] or r[0] == kana[0] for f, r in zip(forms, readings, strict=True)])
+        shared = np.array([bool(set(f) & set(kanji)) for f in forms], dtype=bool)
+        for mask in (other & start, other & shared):
+            pool = np.flatnonzero(mask)
+            if len(pool):
+                pick = pool[int(rng.integers("close_sibling_name", 0, len(pool), np.array([key]))[0])]
+                return str(forms[pick]), str(readings[pick])
+    return None

@@ -218,12 +218,14 @@ def build_world(rng: Rng, places: TownPlaces, population: int, preset: NoisePres
     surname_reading = np.where(u_read < 0.7, 0, (u_read * 1000).astype(np.int64) % n_read)
     surname_reading = np.minimum(surname_reading, n_read - 1)
     pair = same_name_of >= 0
+    paired_any = pair.copy()  # both households of a same-name pair keep their surname (no change, not foreign)
+    paired_any[same_name_of[pair]] = True
     for arr in (surname_idx, surname_form, surname_reading):
         arr[pair] = arr[same_name_of[pair]]
 
     surname_changes = draw_surname_changes(
         rng, preset.surname_change, htype, anchor, divorce, hh_out, surname_idx, len(sur.weights),
-        (htype != SINGLE_FATHER) & ~foreign_households(rng, preset.foreign.households, h),
+        (htype != SINGLE_FATHER) & ~foreign_households(rng, preset.foreign.households, h) & ~paired_any,
     )  # fmt: skip
 
     # Latent risk of the household.
@@ -381,7 +383,10 @@ def build_world(rng: Rng, places: TownPlaces, population: int, preset: NoisePres
         **preg,
         preset=preset,
         surname_changes=surname_changes if surname_changes.any else None,
-        close_sibling=(close & (events[:, 1] < D.NEVER)) if close.any() else None,
+        # Twins at either birth are left out of the close-sibling case (their names follow the twin rule).
+        close_sibling=(close & (events[:, 1] < D.NEVER) & ~twin_event[:, 0] & ~twin_event[:, 1])
+        if close.any()
+        else None,
         same_name_of=same_name_of if pair.any() else None,
     )
 
@@ -484,12 +489,28 @@ def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None
         [f"{s}{FULLWIDTH_SPACE}{g}" for s, g in zip(surname_std, given_std, strict=True)], dtype=object
     )
     kana = np.array([f"{s}{FULLWIDTH_SPACE}{g}" for s, g in zip(surname_kana, given_kana, strict=True)], dtype=object)
-    foreign = foreign_households(rng, world.preset.foreign.households, hh) & ~own
+    foreign = is_foreign(world, hh) & ~own
     if foreign.any():
         f = np.flatnonzero(foreign)
         written, reading, _ = foreign_names(rng, world.preset.foreign.romaji, hh[f], key[f], world.female[persons[f]])
         kanji[f], kanji_std[f], kana[f] = written, written, reading
     return Names(kanji, kanji_std, kana)
+
+
+def is_foreign(world: World, hh: np.ndarray) -> np.ndarray:
+    """Foreign-national households of the preset (never one of a same-name pair)."""
+    foreign = foreign_households(world.rng, world.preset.foreign.households, hh)
+    if world.same_name_of is not None and foreign.any():
+        foreign &= ~_paired(world)[hh]
+    return foreign
+
+
+def _paired(world: World) -> np.ndarray:
+    """Households of a same-name pair (either side)."""
+    assert world.same_name_of is not None
+    out = world.same_name_of >= 0
+    out[world.same_name_of[out]] = True
+    return out
 
 
 def first_child(world: World, hh: np.ndarray) -> np.ndarray:

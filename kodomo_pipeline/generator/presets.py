@@ -80,5 +80,7 @@ def load_preset(name: str = "default", path: Path = PRESETS_FILE) -> NoisePreset
     body = data[name]
     if not isinstance(body, dict):
         raise ConfigError(path, name, "must be a mapping")
-    preset = validate_model(NoisePreset, {"name": name, **body}, path)
-    return preset
+    try:
+        return validate_model(NoisePreset, {"name": name, **body}, path)
+    except ConfigError as exc:
+        raise ConfigError(path, f"{name}.{exc.key}", exc.problem) from None

@@ -11,13 +11,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kodomo_pipeline.generator import dates as D
-from kodomo_pipeline.generator.cases import foreign_households
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.identity import record_switch_day
 from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, pick_given_names, surname_table
 from kodomo_pipeline.generator.outsiders import Outsiders, build_outsiders, outsider_identity
 from kodomo_pipeline.generator.places import Addresses, school_address
-from kodomo_pipeline.generator.population import AUNT, CHILD0, FATHER, GF, GM, MOTHER, SLOT_KEY, Names, person_names
+from kodomo_pipeline.generator.population import (
+    AUNT,
+    CHILD0,
+    FATHER,
+    GF,
+    GM,
+    MOTHER,
+    SLOT_KEY,
+    Names,
+    is_foreign,
+    person_names,
+)
 
 
 @dataclass(frozen=True)
@@ -174,7 +184,7 @@ def _aliases(
     w, rng = ctx.world, ctx.rng
     rates = w.preset.foreign
     hh = w.hh[persons]
-    foreign = foreign_households(rng, rates.households, hh)
+    foreign = is_foreign(w, hh)
     if not foreign.any():
         return
     romaji = rng.uniform("foreign_romaji", hh) < rates.romaji

@@ -36,6 +36,7 @@ from kodomo_pipeline.generator.population import (
     RELATIONSHIPS,
     World,
     build_world,
+    first_child,
     take_snapshot,
 )
 from kodomo_pipeline.generator.pregnancy import ninpu_frame, ninshin_frame, sango_frame
@@ -286,8 +287,13 @@ def _household_case_tags(ctx: Context, person: np.ndarray, extra: list[list[str]
         for i in np.flatnonzero(close):
             extra[i].append("close_sibling")
     if w.same_name_of is not None:
-        paired = w.same_name_of >= 0
-        paired[w.same_name_of[paired]] = True
+        # Both first children must be in this extract (the other one may have moved away or grown up).
+        a = np.flatnonzero(w.same_name_of >= 0)
+        b = w.same_name_of[a]
+        ca, cb = first_child(w, a), first_child(w, b)
+        both = (ca >= 0) & (cb >= 0) & ctx.in_extract[np.maximum(ca, 0)] & ctx.in_extract[np.maximum(cb, 0)]
+        paired = np.zeros(w.n_households, dtype=bool)
+        paired[a[both]] = paired[b[both]] = True
         same = ok & paired[hh] & (w.slot[p] == CHILD0)
         for i in np.flatnonzero(same):
             extra[i].append("namesake_resident")
