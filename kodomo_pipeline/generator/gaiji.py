@@ -32,14 +32,24 @@ def outside_jis0208(ch: str) -> bool:
 
 
 def has_gaiji(text: object) -> bool:
-    return isinstance(text, str) and any(outside_jis0208(ch) for ch in text)
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode("shift_jis")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def with_placeholders(text: object, mark: str) -> object:
     """Every character outside JIS X 0208 replaced by `mark` (missing values stay missing)."""
     if not isinstance(text, str):
         return text
-    return "".join(mark if outside_jis0208(ch) else ch for ch in text)
+    try:
+        text.encode("shift_jis")  # the common case, checked in C
+        return text
+    except UnicodeEncodeError:
+        return "".join(mark if outside_jis0208(ch) else ch for ch in text)
 
 
 def placeholder_mark(feed: str, layout: FeedLayout, rates: Gaiji) -> str | None:

@@ -50,17 +50,31 @@ def name_history_frame(ctx: Context, persons: np.ndarray) -> pd.DataFrame:
 
 
 def earlier_registry_days(ctx: Context, pupils: Pupils, link_rows: list[pd.DataFrame]) -> list[int]:
-    """The 31 March before each surname change a record still lags behind (days before as-of, oldest first)."""
+    """Extract dates (days before as-of, oldest first) that show every lagging record's child under its old name.
+
+    A child needs a date in [first day in the registry, day of the change); the town keeps fiscal-year-end
+    extracts (31 March), else the one of the day before the change. As few dates as cover every child
+    (greedy by the interval's end, which is minimal for intervals on a line).
+    """
     changes = ctx.world.surname_changes
     if changes is None or not link_rows:
         return []
+    w = ctx.world
     links = pd.concat(link_rows, ignore_index=True)
     lagging = links["noise"].str.split(";").map(lambda tags: LAGGING_TAG in tags).to_numpy(dtype=bool)
-    hh = pupils.hh[links["_pupil"].to_numpy()[lagging]]
-    day = changes.day[hh[hh >= 0]]
-    if not len(day):
+    person = pupils.person[links["_pupil"].to_numpy()[lagging]]
+    person = np.unique(person[person >= 0])
+    if not len(person):
         return []
-    fy = D.fiscal_year(day)
-    march, ok = D.from_ymd(fy, np.full(len(fy), 3), np.full(len(fy), 31))
-    earliest = D.day(ASOF_MIN)
-    return sorted({int(m) for m, good in zip(march, ok, strict=True) if good and earliest <= m < ctx.asof})
+    lo = np.maximum(np.maximum(w.birth[person], w.start[person]), D.day(ASOF_MIN))
+    hi = changes.day[w.hh[person]]
+    fy = D.fiscal_year(hi - 1)
+    march, _ = D.from_ymd(fy, np.full(len(fy), 3), np.full(len(fy), 31))
+    march = np.where(march >= hi, D.from_ymd(fy - 1, np.full(len(fy), 3), np.full(len(fy), 31))[0], march)
+    best = np.where(march >= lo, march, hi - 1)
+    days: list[int] = []
+    for i in np.argsort(best, kind="stable"):
+        if any(lo[i] <= d < hi[i] for d in days):
+            continue
+        days.append(int(best[i]))
+    return sorted(d for d in days if d < ctx.asof)

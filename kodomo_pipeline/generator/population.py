@@ -474,8 +474,9 @@ def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None
     surname_reg = sur.forms[s_idx, s_form]
     if world.preset.gaiji.rare_variant > 0:
         # 𠮷 (つちよし) for 吉 in some families' registered surname: outside cp932, so a 外字 in every cp932 export.
-        rare = ~own & (rng.uniform("gaiji_rare", hh) < world.preset.gaiji.rare_variant)
-        surname_reg = np.where(rare, [to_rare_variant(s) for s in surname_reg], surname_reg)
+        rare = np.flatnonzero(~own & (rng.uniform("gaiji_rare", hh) < world.preset.gaiji.rare_variant))
+        surname_reg = surname_reg.copy()
+        surname_reg[rare] = [to_rare_variant(s) for s in surname_reg[rare]]
     surname_std = sur.forms[s_idx, 0]
     surname_kana = sur.readings[s_idx, s_read]
     year, _, _ = D.ymd(world.birth[persons])
