@@ -288,3 +288,32 @@ def test_history_snapshots_show_each_surname_change_from_its_date_on(hard_histor
         checked_new += int(learnt.sum())
         checked_old += int((~learnt).sum())
     assert checked_old > 0 and checked_new > 0
+
+
+def test_history_school_records_keeping_the_old_surname_find_it_in_earlier_snapshots(hard_history, towns) -> None:
+    """Through the history: a record at T that lags behind the registry holds a surname the registry showed at an
+    earlier extract date of the same inbox (so a matcher using names had at or before T can link it)."""
+    summary, root = hard_history
+    town = towns["misato"]
+    links = pd.read_csv(summary.truth_files["links"], dtype=str, keep_default_na=False)
+    assert set(links["as_of"]) == {d.isoformat() for d in summary.dates}
+    history = pd.read_csv(summary.truth_files["name_history"], dtype=str).set_index("resident_id")
+    jumin = {d: _rows(root / "inbox" / f"jumin_{d:%Y%m%d}.csv", town, "jumin") for d in summary.dates}
+    seen: dict[str, set[tuple[str, str]]] = {}  # resident → (date, surname) seen in the registry
+    for d, frame in jumin.items():
+        for rid, name in zip(frame["resident_id"], frame["name_kanji"], strict=True):
+            seen.setdefault(rid, set()).add((d.isoformat(), _surname(name)))
+    lagging = links[(links["feed"] == "gakko_meibo") & links["noise"].str.contains("surname_old_at_school")]
+    lagging = lagging[lagging["resident_id"].isin(history.index)]
+    checked = 0
+    for as_of, group in lagging.groupby("as_of"):
+        school = _rows(root / "inbox" / f"gakko_meibo_{as_of.replace('-', '')}.csv", town, "gakko_meibo")
+        school = school.set_index("student_no")
+        for rec in group.itertuples():
+            if history.loc[[rec.resident_id], "changed_on"].min() <= summary.dates[0].isoformat():
+                continue  # changed before the first extract: no earlier snapshot can show it
+            held = _surname(school.loc[rec.source_key, "name_kanji"])
+            earlier = {s for d, s in seen.get(rec.resident_id, set()) if d < as_of}
+            assert held in earlier, "a lagging surname is in no earlier snapshot"
+            checked += 1
+    assert checked >= 3, f"only {checked} lagging records to check"

@@ -18,8 +18,9 @@ mostly for true abuse risk, 対応不要 mostly for incidental alerts). Each mon
 decision dated on or before its extract date. Alert IDs are those the pipeline computes with the town's key.
 
 Truth in `<truth>/history/`: planted_risk.csv (every month, `as_of` column), decisions.csv, outcomes.csv (the
-outcome events as the exports show them) and latent_conditions.csv (per subject: condition, onset, first
-alert, first outcome).
+outcome events as the exports show them), latent_conditions.csv (per subject: condition, onset, first
+alert, first outcome), links.csv (every month's nursery/school records with `as_of` and their noise tags, as
+truth.py describes) and, with a noise preset that changes surnames, name_history.csv.
 """
 
 from __future__ import annotations
@@ -303,6 +304,7 @@ def generate_history(
     meeting = _Meeting()
     planted_parts: list[pd.DataFrame] = []
     outcome_parts: list[pd.DataFrame] = []
+    link_parts: list[pd.DataFrame] = []
     rows: dict[dt.date, dict[str, int]] = {}
     alerts: dict[dt.date, int] = {}
     ever = np.zeros(world.n_persons, dtype=bool)
@@ -314,7 +316,8 @@ def generate_history(
         ever[snap.persons] = True
         wants_pupils = any(f in town.feeds for f in ("toen", "gakko_meibo", "gakko_shusseki"))
         pupils = build_pupils(ctx) if wants_pupils else None
-        frames, _ = _build_frames(ctx, pupils)
+        frames, link_rows = _build_frames(ctx, pupils)
+        link_parts.extend(r.assign(as_of=asof.isoformat()) for r in link_rows)
         if "taio_kekka" in town.feeds:
             frames["taio_kekka"] = meeting.taio_kekka(ctx.asof)
         written = _write_feeds(ctx, frames, inbox, defect_rate)
@@ -332,6 +335,8 @@ def generate_history(
     truth_files = _write_truth(
         ctx, world, truth_dir / "history", planted_parts, outcome_parts, meeting, ever, D.day(dates[0])
     )
+    links = truth_dir / "history" / "links.csv"
+    truth_files["links"] = truth.write_links(link_parts, links, with_as_of=True)
     if world.surname_changes is not None:
         history = name_history_frame(ctx, np.flatnonzero(ever))
         truth_files["name_history"] = truth.write_name_history(history, truth_dir / "history" / "name_history.csv")

@@ -65,10 +65,11 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_links(rows: list[pd.DataFrame], path: Path) -> Path:
-    """links.csv: one row per nursery/school record."""
-    frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=LINK_COLUMNS)
-    return _write(frame[LINK_COLUMNS], path)
+def write_links(rows: list[pd.DataFrame], path: Path, with_as_of: bool = False) -> Path:
+    """links.csv: one row per nursery/school record (history: per record and extract date, `as_of` first)."""
+    columns = ["as_of", *LINK_COLUMNS] if with_as_of else LINK_COLUMNS
+    frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    return _write(frame[columns], path)
 
 
 def write_persons(frame: pd.DataFrame, path: Path) -> Path:
