@@ -131,6 +131,16 @@ def test_clean_preset_has_no_case_at_all(towns, tmp_path: Path) -> None:
     assert (school["address"].notna()).all()
 
 
+def test_default_preset_keeps_to_the_old_cases(towns, tmp_path: Path) -> None:
+    """The default preset writes what the generator always wrote: none of the hard cases, no extra files."""
+    summary = generate_town(towns["misato"], tmp_path / "inbox", tmp_path / "truth", ASOF, 6000, 3)
+    seen = set().union(*_links(tmp_path)["tags"])
+    old = {"kana_long_vowel", "kana_typo", *SLIPS_DOB, "variant_kanji", "guardian_variant_kanji", "namesake"}
+    assert {"kana_typo", "variant_kanji", "namesake"} <= seen <= old | {"multi_slip"}
+    assert summary.earlier_registry == ()
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == sorted(p.name for p in summary.files.values())
+
+
 def test_gaiji_placeholders_only_in_cp932_exports_and_only_outside_jis0208(hard, towns) -> None:
     for name, (summary, root) in hard.items():
         town = towns[name]

@@ -1,7 +1,8 @@
 """Surname changes on the timeline: which households change, when, and when nurseries and schools follow.
 
-After a divorce (or a remarriage) the registry changes the mother's and the
-children's surname on the day it is filed; a school often keeps the old one
+After a divorce the registry changes the mother's and the children's surname
+on the day it is filed (after an adoption or a family-court change of the
+family name, the father's too); a school often keeps the old one
 until the school year ends or the child leaves (旧姓の通称使用), and sometimes
 uses the new one before the registry has it (the family asked the school first,
 the divorce was filed later). The registry's name at T and the name a record

@@ -14,7 +14,7 @@ import pandas as pd
 from kodomo_pipeline.generator import dates as D
 from kodomo_pipeline.generator import truth
 from kodomo_pipeline.generator.context import Context
-from kodomo_pipeline.generator.population import ASOF_MIN, CHILD0, MOTHER, person_names
+from kodomo_pipeline.generator.population import ASOF_MIN, person_names, renamed_members
 from kodomo_pipeline.generator.pupils import Pupils
 
 COLUMNS = ["person_uid", "resident_id", "changed_on", "old_name_kanji", "old_name_kana", "new_name_kanji",
@@ -23,15 +23,14 @@ LAGGING_TAG = "surname_old_at_school"
 
 
 def name_history_frame(ctx: Context, persons: np.ndarray) -> pd.DataFrame:
-    """Surname changes the registry made on or before as-of, for the given persons (mothers and children)."""
+    """Surname changes the registry made on or before as-of, for the given persons (population.renamed_members)."""
     w = ctx.world
     changes = w.surname_changes
     if changes is None or not len(persons):
         return pd.DataFrame(columns=COLUMNS)
     persons = np.unique(np.asarray(persons, dtype=np.int64))
     day = changes.day[w.hh[persons]]
-    slot = w.slot[persons]
-    keep = ((slot == MOTHER) | (slot >= CHILD0)) & (day <= ctx.asof) & (w.start[persons] < day)
+    keep = renamed_members(w, persons) & (day <= ctx.asof) & (w.start[persons] < day)
     p, d = persons[keep], day[keep]
     if not len(p):
         return pd.DataFrame(columns=COLUMNS)

@@ -452,8 +452,9 @@ class Names:
 def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None = None) -> Names:
     """Names of the given persons on `day` (the registry's then; None: the first surname).
 
-    Household surname (partners their own), given name by sex and cohort; a mother and her children take
-    the household's new surname from the day the registry changes it (identity.py).
+    Household surname (partners their own), given name by sex and cohort; a mother and her children (and,
+    without a divorce, the father) take the household's new surname from the day the registry changes it
+    (identity.py).
     """
     rng = world.rng
     sur = surname_table()
@@ -465,8 +466,7 @@ def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None
     s_read = np.where(own, 0, world.surname_reading[hh])
     changes = world.surname_changes
     if changes is not None and day is not None:
-        slot = world.slot[persons]
-        renamed = ((slot == MOTHER) | (slot >= CHILD0)) & (np.asarray(day) >= changes.day[hh])
+        renamed = renamed_members(world, persons) & (np.asarray(day) >= changes.day[hh])
         s_idx = np.where(renamed, changes.surname_idx[hh], s_idx)
         s_form = np.where(renamed, 0, s_form)
         s_read = np.where(renamed, 0, s_read)
@@ -512,6 +512,14 @@ def _paired(world: World) -> np.ndarray:
     out = world.same_name_of >= 0
     out[world.same_name_of[out]] = True
     return out
+
+
+def renamed_members(world: World, persons: np.ndarray) -> np.ndarray:
+    """Who takes a household's new surname: the mother and the children; after a divorce not the father who
+    left, otherwise (adoption, a family-court change of the family name) the father too."""
+    slot = world.slot[persons]
+    father_too = (slot == FATHER) & (world.divorce[world.hh[persons]] >= D.NEVER)
+    return (slot == MOTHER) | (slot >= CHILD0) | father_too
 
 
 def first_child(world: World, hh: np.ndarray) -> np.ndarray:
