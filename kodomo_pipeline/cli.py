@@ -71,6 +71,9 @@ def generate(
         f"{town.town}: {sum(summary.rows.values()):,} rows in {len(summary.rows)} files "
         f"({time.perf_counter() - started:.1f} s) → {out_dir}"
     )
+    if summary.earlier_registry:
+        n = len(summary.earlier_registry)
+        click.echo(f"  + 過去の住基抽出 {n} 件 (氏の変更前 / name history): jumin_<date>.csv")
 
 
 def _run_town(town: TownConfig, asof: dt.date | None, inbox: Path | None, out: Path | None) -> tuple[bool, dict]:
@@ -377,9 +380,7 @@ def generate_history_command(
     if key.announcement:
         click.echo(key.announcement, err=True)
     started = time.perf_counter()
-    summary = generate_history(
-        town, inbox, truth_dir or inbox / "truth", dates, population, seed, key, noise=noise
-    )
+    summary = generate_history(town, inbox, truth_dir or inbox / "truth", dates, population, seed, key, noise=noise)
     files = sum(len(r) for r in summary.rows.values())
     click.echo(
         f"{town.town}: {len(summary.dates)} snapshots {summary.dates[0]} … {summary.dates[-1]}, {files} files, "
