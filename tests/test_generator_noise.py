@@ -327,3 +327,26 @@ def test_history_school_records_keeping_the_old_surname_find_it_in_earlier_snaps
             assert held in earlier, "a lagging surname is in no earlier snapshot"
             checked += 1
     assert checked >= 3, f"only {checked} lagging records to check"
+
+
+def test_cli_noise_option_and_determinism(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kodomo generate --noise hard` twice with one seed writes the same bytes; an unknown preset is refused."""
+    from click.testing import CliRunner
+
+    from kodomo_pipeline.cli import main
+
+    monkeypatch.setenv("KODOMO_HOME", str(tmp_path / "home"))
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        args = ["generate", "--town", "kawashima", "--out", str(out), "--asof", "2025-10-15", "--population", "3000"]
+        result = CliRunner().invoke(main, [*args, "--seed", "8", "--noise", "hard"])
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*.csv"))
+    assert any(p.name.startswith("jumin_") and p.name != "jumin_20251015.csv" for p in files)
+    assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*.csv"))
+    assert all((outs[0] / p).read_bytes() == (outs[1] / p).read_bytes() for p in files)
+    bad = CliRunner().invoke(main, ["generate", "--town", "kawashima", "--out", str(tmp_path / "c"),
+                                    "--asof", "2025-10-15", "--noise", "brutal"])  # fmt: skip
+    assert bad.exit_code != 0 and "brutal" in bad.output
