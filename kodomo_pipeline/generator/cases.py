@@ -12,6 +12,8 @@ presets (rate 0) leave every other draw of the timeline unchanged.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, given_tables
@@ -64,16 +66,23 @@ def foreign_names(
 def similar_given_name(rng: Rng, female: bool, era: str, kanji: str, kana: str, key: int) -> tuple[str, str] | None:
     """A given name like (kanji, kana) for a younger sibling: the same first kanji or first kana, else one
     shared kanji; from the sibling's own era first, then the others. Never written or read the same."""
+    pool = _similar_pool(female, era, kanji, kana)
+    if not pool:
+        return None
+    return pool[int(rng.integers("close_sibling_name", 0, len(pool), np.array([key]))[0])]
+
+
+@cache
+def _similar_pool(female: bool, era: str, kanji: str, kana: str) -> tuple[tuple[str, str], ...]:
     sex = "女" if female else "男"
     for table_era in (era, *(e for e in ("n", "m", "o") if e != era)):
         table = given_tables()[(sex, table_era)]
-        forms, readings = table.forms[:, 0], table.readings[:, 0]
-        other = np.array([f != kanji and r != kana for f, r in zip(forms, readings, strict=True)], dtype=bool)
-        start = np.array([f[0] == kanji[0] or r[0] == kana[0] for f, r in zip(forms, readings, strict=True)])
-        shared = np.array([bool(set(f) & set(kanji)) for f in forms], dtype=bool)
-        for mask in (other & start, other & shared):
-            pool = np.flatnonzero(mask)
-            if len(pool):
-                pick = pool[int(rng.integers("close_sibling_name", 0, len(pool), np.array([key]))[0])]
-                return str(forms[pick]), str(readings[pick])
-    return None
+        names = list(zip(table.forms[:, 0], table.readings[:, 0], strict=True))
+        other = [(f, r) for f, r in names if f != kanji and r != kana]
+        for pool in (
+            [(f, r) for f, r in other if f[0] == kanji[0] or r[0] == kana[0]],
+            [(f, r) for f, r in other if set(f) & set(kanji)],
+        ):
+            if pool:
+                return tuple((str(f), str(r)) for f, r in pool)
+    return ()
