@@ -69,7 +69,7 @@ def test_one_inbox_holds_every_feed_of_every_month(history: tuple[HistorySummary
     names = {p.name for p in (root / "inbox").glob("*.csv")}
     expected = {f"{feed}_{d:%Y%m%d}.csv" for d in summary.dates for feed in towns["misato"].feeds}
     assert names == expected
-    assert set(summary.truth_files) == {"planted_risk", "decisions", "outcomes", "latent_conditions"}
+    assert set(summary.truth_files) == {"planted_risk", "decisions", "outcomes", "latent_conditions", "links"}
 
 
 @pytest.mark.parametrize(
