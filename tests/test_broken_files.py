@@ -116,6 +116,6 @@ def test_header_less_shifted_and_garbage_files_never_echo_a_value(tmp_path: Path
 
 
 def test_screen_lines_is_a_no_op_for_ordinary_files() -> None:
-    data = "a,b\r\n1,2\r\n".encode()
+    data = b"a,b\r\n1,2\r\n"
     screened = screen_lines(data, 1024)
     assert screened.data is data and screened.bad_lines == {} and screened.header_problem is None

@@ -126,7 +126,8 @@ def test_an_earlier_run_is_explained_as_it_was(town_db: Path, kawashima: TownCon
 
 
 def test_each_fact_resolves_to_the_exact_csv_row(town_db: Path, kawashima: TownConfig) -> None:
-    """The archived file (content layout <sha256>_<name>), read with the csv module in the town's encoding: its row is the subject's."""
+    """The archived file (content layout <sha256>_<name>), read with the csv module in the town's encoding:
+    its row is the subject's."""
     explanation = _explain(town_db, kawashima)
     layout = kawashima.feeds["jido_soudan"]
     header = {canonical: header for header, canonical in layout.header_to_canonical.items()}["resident_id"]
