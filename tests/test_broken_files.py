@@ -119,3 +119,27 @@ def test_screen_lines_is_a_no_op_for_ordinary_files() -> None:
     data = b"a,b\r\n1,2\r\n"
     screened = screen_lines(data, 1024)
     assert screened.data is data and screened.bad_lines == {} and screened.header_problem is None
+
+
+def test_ingestion_settings_are_data_merged_per_town_and_feed(tmp_path: Path) -> None:
+    from kodomo_pipeline.config.errors import ConfigError
+
+    path = tmp_path / "ingestion.yaml"
+    path.write_text(
+        "defaults:\n  max_line_bytes: 4096\n  shrink: {threshold: 0.8, action: warn, min_previous_rows: 10}\n"
+        "towns:\n  misato:\n    shrink: {threshold: 0.5}\n    feeds:\n      jumin: {shrink: {action: hold}}\n",
+        encoding="utf-8",
+    )
+    assert ingestion_settings("kawashima", "jumin", path).shrink.model_dump() == {
+        "threshold": 0.8,
+        "action": "warn",
+        "min_previous_rows": 10,
+    }
+    misato = ingestion_settings("misato", "jumin", path)
+    assert (misato.max_line_bytes, misato.shrink.threshold, misato.shrink.action) == (4096, 0.5, "hold")
+    assert ingestion_settings("misato", "toen", path).shrink.action == "warn"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text(encoding="utf-8").replace("action: hold", "action: drop"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        ingestion_settings("misato", "jumin", bad)
+    assert "bad.yaml" in str(caught.value) and "action" in str(caught.value)
