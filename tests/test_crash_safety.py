@@ -19,6 +19,7 @@ import pytest
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 
+pytestmark = pytest.mark.slow  # whole-town `kodomo run` processes
 TOWN = "misato"
 ASOF = dt.date(2026, 11, 26)
 POPULATION = 500
