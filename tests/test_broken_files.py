@@ -143,3 +143,13 @@ def test_ingestion_settings_are_data_merged_per_town_and_feed(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         ingestion_settings("misato", "jumin", bad)
     assert "bad.yaml" in str(caught.value) and "action" in str(caught.value)
+
+
+def test_a_quote_never_closed_is_a_clear_error_naming_the_record(tmp_path: Path, layout) -> None:
+    path = write_export(tmp_path / "jumin_20261101.csv", layout, _rows(3))
+    path.write_bytes(path.read_bytes() + ('"' + PLANTED * 100_000).encode("cp932") + b"\r\n")
+    started = time.perf_counter()
+    with pytest.raises(UnreadableFile) as caught:
+        read_export(path, layout, max_line_bytes=1 << 22)
+    assert time.perf_counter() - started < 5
+    assert "not CSV from record 4 on" in caught.value.cause and PLANTED not in str(caught.value)

@@ -135,17 +135,29 @@ def _parse_unquoted(body: str, width: int) -> Parsed:
     return table, np.flatnonzero(is_good) + 1, bad
 
 
+class BrokenQuoting(Exception):
+    """The csv module gave up at a record (e.g. a quote opened and never closed); its message quotes no value."""
+
+    def __init__(self, record: int, cause: str) -> None:
+        self.record, self.cause = record, cause
+        super().__init__(f"record {record}: {cause}")
+
+
 def _parse_quoted(body: str, width: int) -> Parsed:
     """Exact path for files with quoted fields (which may hold line breaks): the csv module, record by record."""
     bad: dict[int, str] = {}
     good: list[list[str]] = []
     numbers: list[int] = []
-    for number, record in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
-        if len(record) == width and not (len(record) == 1 and marker_reason(record[0])):
-            good.append(record)
-            numbers.append(number)
-        else:
-            bad[number] = _malformed_reason(",".join(record))
+    number = 0
+    try:
+        for number, record in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
+            if len(record) == width and not (len(record) == 1 and marker_reason(record[0])):
+                good.append(record)
+                numbers.append(number)
+            else:
+                bad[number] = _malformed_reason(",".join(record))
+    except csv.Error as exc:  # an unterminated quote runs to the end of the file: the csv module's field limit
+        raise BrokenQuoting(number + 1, str(exc)) from None
     columns = list(zip(*good, strict=True)) if good else [()] * width
     table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
     return table, np.array(numbers, dtype=np.int64), bad
@@ -249,7 +261,11 @@ def read_export(
         raise UnreadableFile(path, _explain_missing_headers(path, data, feed, missing_required))
     _refuse_duplicate_headers(path, header, mapping)
     parse = _parse_quoted if '"' in body else _parse_unquoted
-    table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
+    try:
+        table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
+    except BrokenQuoting as exc:
+        cause = f"not CSV from record {exc.record} on: {exc.cause} (a quote never closed?)"
+        raise UnreadableFile(path, cause) from None
     malformed = _mark_cut_last_row(screened.data, numbers, malformed)
     frame = pd.DataFrame(
         {
