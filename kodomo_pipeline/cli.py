@@ -184,6 +184,25 @@ def status(town: TownConfig, as_json: bool) -> None:
     _print_summary(result)
 
 
+@main.command("confirm-file")
+@click.option("--town", required=True, type=TownParam())
+@click.argument("file_name")
+def confirm_file(town: TownConfig, file_name: str) -> None:
+    """Let in a held export (far fewer rows than the feed's previous snapshot): the next run uses it."""
+    from kodomo_pipeline.privacy.audit import current_operator
+    from kodomo_pipeline.storage.ingest_tables import confirm_held_file
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    database = town.database(data_root())
+    if not database.exists():
+        raise click.ClickException(f"{town.town} has no database yet: run the town first")
+    with open_town_db(database) as con:
+        confirmed = confirm_held_file(con, file_name, current_operator())
+    if confirmed is None:
+        raise click.ClickException(f"{town.town}: 保留中のファイル {file_name} はありません (no held file)")
+    click.echo(f"{town.town}: {file_name} を確認済みにしました。次回の実行で使います (confirmed; the next run uses it)")
+
+
 @main.command()
 @click.option("--asof", callback=parse_date, default=None, help="extract date (default: today in Tokyo)")
 @click.option("--seed", type=int, default=0, show_default=True)

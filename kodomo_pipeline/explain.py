@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.ingest.archive import resolve_archived
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.ruleset import RuleSet
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
@@ -46,7 +46,7 @@ class Fact:
     source_row: int
     fact_date: dt.date | None
     archived_as: str | None  # where the ingested export is kept, None when unknown
-    file_present: bool  # False once retention purged the archived export
+    file_present: bool  # an archived file whose SHA-256 matches exists (False once retention purged it)
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,10 @@ def _facts(con: duckdb.DuckDBPyConnection, alert_id: str, asof: dt.date) -> dict
     ).fetchall()
     facts: dict[str, list[Fact]] = {}
     for rule_id, hit, points, feed, file, sha, row, date, archived_as in rows:
-        present = bool(archived_as) and Path(archived_as).is_file()
-        facts.setdefault(rule_id, []).append(Fact(hit, points, feed, file, sha, row, date, archived_as, present))
+        # Only a file whose bytes hash to the recorded SHA-256 is the source (either archive layout).
+        found = resolve_archived(archived_as, feed, file, sha)
+        archived = str(found) if found else archived_as
+        facts.setdefault(rule_id, []).append(Fact(hit, points, feed, file, sha, row, date, archived, found is not None))
     return facts
 
 
@@ -199,7 +201,7 @@ def render_text(explanation: Explanation) -> str:
         if indicator.reason:
             lines.append(f"      {indicator.reason}")
         for fact in indicator.facts:
-            kept = "archived" if fact.file_present else "archived file not found"
+            kept = "archived, SHA-256 verified" if fact.file_present else "archived file not found"
             lines.append(
                 f"      hit {fact.hit}: {fact.feed}  {fact.source_file}  row {fact.source_row}  "
                 f"sha256 {fact.source_sha256}  ({kept})"

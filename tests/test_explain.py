@@ -126,13 +126,14 @@ def test_an_earlier_run_is_explained_as_it_was(town_db: Path, kawashima: TownCon
 
 
 def test_each_fact_resolves_to_the_exact_csv_row(town_db: Path, kawashima: TownConfig) -> None:
-    """The archived file (by name), read with the csv module in the town's encoding: its row is the subject's."""
+    """The archived file (content layout <sha256>_<name>), read with the csv module in the town's encoding:
+    its row is the subject's."""
     explanation = _explain(town_db, kawashima)
     layout = kawashima.feeds["jido_soudan"]
     header = {canonical: header for header, canonical in layout.header_to_canonical.items()}["resident_id"]
     checked = 0
     for fact in explanation.indicators[0].facts:
-        archived = next((town_db.parent.parent / "archive").rglob(fact.source_file))
+        archived = next((town_db.parent.parent / "archive").rglob(f"*_{fact.source_file}"))
         with archived.open(encoding=layout.layout.encoding, newline="") as handle:
             rows = list(csv.reader(handle))
         record = dict(zip(rows[0], rows[fact.source_row], strict=True))

@@ -48,6 +48,11 @@ def _snapshot_rows(con: duckdb.DuckDBPyConnection, feed: str) -> dict[dt.date, i
     )
 
 
+def _archived(archive: Path, feed: str, name: str) -> Path:
+    """The archived export of that name (content layout: <sha256>_<name>); a path that does not exist if none."""
+    return next((archive / feed).glob(f"*_{name}"), archive / feed / name)
+
+
 def test_purge_removes_old_snapshots_past_both_limits_and_logs_them(history) -> None:
     root, town = history
     archive = root / "archive" / TOWN
@@ -64,7 +69,7 @@ def test_purge_removes_old_snapshots_past_both_limits_and_logs_them(history) -> 
     assert {f for f, _ in snapshots} == set(town.feeds)
 
     plan = purge(town, root, dt.date(2020, 1, 1), today=TODAY, dry_run=True)
-    assert plan.dry_run and (archive / "jumin" / "jumin_20190401.csv").exists()  # nothing changed
+    assert plan.dry_run and _archived(archive, "jumin", "jumin_20190401.csv").exists()  # nothing changed
     planned = {(p.feed, p.extract_date) for p in plan.purged}
     # 2019 is older than --before and than 5 years; 2021 is within --before's limit; taio_kekka keeps 10 years.
     assert ("jumin", EXTRACTS[0]) in planned and ("jumin", EXTRACTS[1]) not in planned
@@ -72,9 +77,12 @@ def test_purge_removes_old_snapshots_past_both_limits_and_logs_them(history) -> 
 
     done = purge(town, root, dt.date(2020, 1, 1), today=TODAY)
     assert {(p.feed, p.extract_date) for p in done.purged} == planned
-    assert not (archive / "jumin" / "jumin_20190401.csv").exists()
-    assert (archive / "jumin" / "jumin_20210401.csv").exists() and (archive / "jumin" / "jumin_20261126.csv").exists()
-    assert (archive / "taio_kekka" / "taio_kekka_20190401.csv").exists()
+    assert not _archived(archive, "jumin", "jumin_20190401.csv").exists()
+    assert (
+        _archived(archive, "jumin", "jumin_20210401.csv").exists()
+        and _archived(archive, "jumin", "jumin_20261126.csv").exists()
+    )
+    assert _archived(archive, "taio_kekka", "taio_kekka_20190401.csv").exists()
     with duckdb.connect(str(town.database(root)), read_only=True) as con:
         for feed in town.feeds:
             rows = _snapshot_rows(con, feed)
@@ -95,7 +103,7 @@ def test_purge_removes_old_snapshots_past_both_limits_and_logs_them(history) -> 
     assert lines_still_there == len(snapshots)  # bookkeeping (no personal data) kept
     assert {(entry["feed"], entry["extract_date"]) for entry in log} == {(f, d.isoformat()) for f, d in planned}
     jumin = next(entry for entry in log if entry["feed"] == "jumin")
-    assert jumin["file_name"] == "jumin_20190401.csv" and jumin["archive_file"] == "jumin_20190401.csv"
+    assert jumin["file_name"] == "jumin_20190401.csv" and jumin["archive_file"].endswith("_jumin_20190401.csv")
     assert jumin["rows_raw"] == before_rows["jumin"][EXTRACTS[0]] and jumin["retention_years"] == 5
     assert jumin["before_date"] == "2020-01-01"
 
@@ -122,7 +130,7 @@ def test_the_snapshot_in_force_is_never_purged(history) -> None:
             assert set(_snapshot_rows(con, feed)) <= {in_force}, feed
         persons = con.execute("SELECT count(*) FROM valid_jumin WHERE _extract_date = ?", [EXTRACTS[-1]]).fetchall()
     assert persons == in_force_rows and persons[0][0] > 50
-    assert (root / "archive" / TOWN / "jumin" / "jumin_20261126.csv").exists()
+    assert _archived(root / "archive" / TOWN, "jumin", "jumin_20261126.csv").exists()
     again = purge(town, root, far_future, today=far_future)
     assert again.purged == []  # idempotent
 
@@ -178,7 +186,7 @@ def test_purge_and_audit_commands(history, monkeypatch: pytest.MonkeyPatch) -> N
     dry = runner.invoke(purge_command, ["--town", TOWN, "--before", "2020-01-01", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "would remove" in dry.output and "jumin_20190401.csv" in dry.output
-    assert (root / "archive" / TOWN / "jumin" / "jumin_20190401.csv").exists()
+    assert _archived(root / "archive" / TOWN, "jumin", "jumin_20190401.csv").exists()
 
     done = runner.invoke(purge_command, ["--town", TOWN, "--before", "2020-01-01", "--json"])
     assert done.exit_code == 0, done.output

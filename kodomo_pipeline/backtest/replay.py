@@ -60,15 +60,15 @@ def copy_town_database(town: TownConfig, root: Path, target: Path) -> None:
 
 def _staging_links(inbox: Path, work: Path, town: TownConfig, until: dt.date) -> TownPaths:
     """An inbox of symbolic links to the history files (a failing file moves the link, never the original) and an
-    archive whose entries already exist (links too), so that ingestion copies nothing."""
-    paths = TownPaths(inbox=work / "inbox", archive=work / "archive", failed=work / "failed")
+    archive of links too (`archive_links`), so that ingestion copies nothing."""
+    paths = TownPaths(inbox=work / "inbox", archive=work / "archive", failed=work / "failed", archive_links=True)
     for snap in list_snapshots(inbox, set(town.feeds)):
         if snap.extract_date > until:
             continue
-        for link in (paths.inbox / snap.file_name, paths.archive / snap.feed / snap.file_name):
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if not link.is_symlink():
-                link.symlink_to(snap.path.resolve())
+        link = paths.inbox / snap.file_name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(snap.path.resolve())
     return paths
 
 

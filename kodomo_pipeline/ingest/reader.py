@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from kodomo_pipeline.config.towns import FeedLayout
+from kodomo_pipeline.ingest.lines import marker_reason, screen_lines
+from kodomo_pipeline.ingest.settings import ingestion_settings
 
 ROW = "_row"  # 1-based record number in the file, header = row 0
 TEXT = pd.StringDtype("pyarrow")
@@ -88,6 +91,11 @@ def _split_header(path: Path, text: str) -> tuple[list[str], str]:
     return [name.strip() for name in header], rest
 
 
+def _malformed_reason(text: str) -> str:
+    """Why a record with the wrong field count is malformed: a screened line (lines.py), empty, or not."""
+    return marker_reason(text) or ("empty_row" if not text.replace(",", "").strip() else "wrong_field_count")
+
+
 Parsed = tuple[pa.Table, np.ndarray, dict[int, str]]  # good rows, their record numbers, malformed records
 
 
@@ -104,7 +112,7 @@ def _parse_unquoted(body: str, width: int) -> Parsed:
     bad: dict[int, str] = {}
 
     def invalid(row: pacsv.InvalidRow) -> str:
-        bad[row.number or 0] = "empty_row" if not row.text.strip() else "wrong_field_count"
+        bad[row.number or 0] = _malformed_reason(row.text)
         return "skip"
 
     def parse(threads: bool) -> pa.Table:
@@ -127,17 +135,29 @@ def _parse_unquoted(body: str, width: int) -> Parsed:
     return table, np.flatnonzero(is_good) + 1, bad
 
 
+class BrokenQuoting(Exception):
+    """The csv module gave up at a record (e.g. a quote opened and never closed); its message quotes no value."""
+
+    def __init__(self, record: int, cause: str) -> None:
+        self.record, self.cause = record, cause
+        super().__init__(f"record {record}: {cause}")
+
+
 def _parse_quoted(body: str, width: int) -> Parsed:
     """Exact path for files with quoted fields (which may hold line breaks): the csv module, record by record."""
     bad: dict[int, str] = {}
     good: list[list[str]] = []
     numbers: list[int] = []
-    for number, record in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
-        if len(record) == width:
-            good.append(record)
-            numbers.append(number)
-        else:
-            bad[number] = "empty_row" if not any(v.strip() for v in record) else "wrong_field_count"
+    number = 0
+    try:
+        for number, record in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
+            if len(record) == width and not (len(record) == 1 and marker_reason(record[0])):
+                good.append(record)
+                numbers.append(number)
+            else:
+                bad[number] = _malformed_reason(",".join(record))
+    except csv.Error as exc:  # an unterminated quote runs to the end of the file: the csv module's field limit
+        raise BrokenQuoting(number + 1, str(exc)) from None
     columns = list(zip(*good, strict=True)) if good else [()] * width
     table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
     return table, np.array(numbers, dtype=np.int64), bad
@@ -178,27 +198,75 @@ def _explain_missing_headers(path: Path, data: bytes, feed: FeedLayout, missing:
     return f"missing required header(s): {', '.join(missing)} (layout: {feed.source})"
 
 
-def read_export(path: Path, feed: FeedLayout) -> RawExport:
-    """Decode a town export by its layout; raise UnreadableFile if the file as a whole cannot be used."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, read once: the same bytes are hashed, archived and parsed."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise UnreadableFile(path, f"cannot be opened: {exc.strerror}") from None
+
+
+def _refuse_duplicate_headers(path: Path, header: list[str], mapping: dict[str, str]) -> None:
+    """A header name given twice makes the file ambiguous. Linear (a Counter; the earlier `list.count` per
+    name was quadratic: minutes for a 10 MB line). Only names the layout knows are repeated in the cause."""
+    counts = Counter(header)
+    duplicated = sorted(name for name, n in counts.items() if n > 1)
+    if not duplicated:
+        return
+    known = [name for name in duplicated if name in mapping]
+    unknown = len(duplicated) - len(known)
+    named = ", ".join(known) if known else ""
+    other = f"{unknown} column name(s) the layout does not know" if unknown else ""
+    raise UnreadableFile(path, f"duplicate header(s): {'; '.join(part for part in (named, other) if part)}")
+
+
+def _mark_cut_last_row(data: bytes, numbers: np.ndarray, malformed: dict[int, str]) -> dict[int, str]:
+    """A file that stops without a line end after a malformed last record was cut mid-row (a copy or an
+    export interrupted): that record is `truncated_row`, not an ordinary wrong field count."""
+    if data.endswith((b"\n", b"\r")) or not malformed:
+        return malformed
+    last = max([*numbers.tolist()[-1:], *malformed])
+    if malformed.get(last) == "wrong_field_count":
+        return malformed | {last: "truncated_row"}
+    return malformed
+
+
+def read_export(
+    path: Path,
+    feed: FeedLayout,
+    data: bytes | None = None,
+    sha256: str | None = None,
+    max_line_bytes: int | None = None,
+) -> RawExport:
+    """Decode a town export by its layout; raise UnreadableFile if the file as a whole cannot be used.
+
+    `data`, `sha256`: the file's bytes and their hash when the caller has them already (not read or hashed
+    again). `max_line_bytes`: longer lines are quarantined (default: resources/ingestion.yaml).
+    """
+    if data is None:
+        data = read_bytes(path)
     if not data.strip():
         raise UnreadableFile(path, "empty file")
-    if b"\x00" in data:
-        raise UnreadableFile(path, "not a CSV text file (it contains NUL bytes; a spreadsheet or archive?)")
-    header, body = _split_header(path, _decode(path, data, feed.layout.encoding))
-    if len(set(header)) != len(header):
-        duplicated = sorted({name for name in header if header.count(name) > 1})
-        raise UnreadableFile(path, f"duplicate header(s): {', '.join(duplicated)}")
+    screened = screen_lines(data, max_line_bytes or ingestion_settings("", feed.spec.feed).max_line_bytes)
+    if screened.header_problem:
+        raise UnreadableFile(path, screened.header_problem)
+    header, body = _split_header(path, _decode(path, screened.data, feed.layout.encoding))
     mapping = feed.header_to_canonical
     required_headers = [h for h, canonical in mapping.items() if feed.spec.columns[canonical].required]
-    missing_required = [h for h in required_headers if h not in header]
+    present = set(header)
+    missing_required = [h for h in required_headers if h not in present]
     if missing_required:
+        # Checked before duplicates: a file without its header line has a data row there, whose cells
+        # must never be repeated back as "header names".
         raise UnreadableFile(path, _explain_missing_headers(path, data, feed, missing_required))
+    _refuse_duplicate_headers(path, header, mapping)
     parse = _parse_quoted if '"' in body else _parse_unquoted
-    table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
+    try:
+        table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
+    except BrokenQuoting as exc:
+        cause = f"not CSV from record {exc.record} on: {exc.cause} (a quote never closed?)"
+        raise UnreadableFile(path, cause) from None
+    malformed = _mark_cut_last_row(screened.data, numbers, malformed)
     frame = pd.DataFrame(
         {
             canonical: table.column(header.index(h)).to_pandas(types_mapper={pa.string(): TEXT}.get)
@@ -209,7 +277,7 @@ def read_export(path: Path, feed: FeedLayout) -> RawExport:
     frame[ROW] = numbers
     return RawExport(
         file_name=path.name,
-        sha256=file_sha256(data),
+        sha256=sha256 or file_sha256(data),
         size_bytes=len(data),
         frame=frame,
         malformed=malformed,

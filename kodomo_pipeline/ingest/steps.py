@@ -1,11 +1,19 @@
 """The two ingestion steps of a feed, as plain functions over a town database (Dagster calls them).
 
-1. `ingest_raw`: take the current snapshot from the inbox, skip it if the same
-   bytes were ingested before, decode it by the town's layout, drop the columns
-   the contract does not keep, store the text with file, SHA-256 and row number,
-   and archive the file. A file that cannot be read moves to failed/ with a report.
+1. `ingest_raw`: take the current snapshot from the inbox, read its bytes once,
+   skip it if the same bytes were ingested before, archive exactly those bytes by
+   content (ingest/archive.py), decode them by the town's layout, drop the columns
+   the contract does not keep, store the text with file, SHA-256 and row number.
+   A file that cannot be read moves to failed/ with a report.
 2. `validate_feed`: apply the contract to the stored rows of that file; valid
    rows go to valid_<feed>, failures to quarantine with a reason.
+
+Crash safety: a file counts as ingested only when step 2 has committed (its valid
+rows, quarantine and `ingested_files.rows_valid` in one transaction). A run killed
+after step 1 leaves a line without `rows_valid`; the next run discards those rows
+and ingests the same bytes again (`tables.discard_unfinished`), so kill -9 at any
+point, then a rerun, gives the tables of a clean run. Ingested inbox files are only
+read, never moved or changed (the archive keeps the copy); an unreadable one moves to failed/.
 """
 
 from __future__ import annotations
@@ -20,10 +28,13 @@ import duckdb
 import pandas as pd
 
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
+from kodomo_pipeline.ingest.archive import archive_bytes, archive_link, archive_path
 from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
-from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_export
+from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_bytes, read_export
+from kodomo_pipeline.ingest.settings import ShrinkRule, ingestion_settings
 from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage.faults import crash_point
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 
 
@@ -34,6 +45,7 @@ class TownPaths:
     inbox: Path
     archive: Path
     failed: Path
+    archive_links: bool = False  # the backtest's scratch archive: links to its immutable history files
 
     @classmethod
     def for_town(cls, town: TownConfig, root: Path, inbox: Path | None = None) -> TownPaths:
@@ -47,13 +59,14 @@ class TownPaths:
 @dataclass
 class RawOutcome:
     feed: str
-    outcome: str  # ingested / already_ingested / no_file
+    outcome: str  # ingested / already_ingested / no_file / held
     file_name: str | None = None
     sha256: str | None = None
     rows_read: int = 0
     dropped_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     previously_ingested_as: str | None = None
+    warning: str | None = None  # said in the run output, status and Dagster (a shrunk snapshot)
 
 
 class FeedFailed(Exception):
@@ -104,6 +117,35 @@ def _move_to_failed(snapshot: Snapshot, paths: TownPaths, town: str, cause: str,
     return report
 
 
+def _failed(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: Snapshot,
+    paths: TownPaths,
+    town: str,
+    run_id: str,
+    cause: str,
+    sha256: str | None,
+) -> FeedFailed:
+    """Move an unreadable file to failed/ with its report, record the outcome, and say so (no value)."""
+    report = _move_to_failed(snapshot, paths, town, cause, sha256)
+    tables.record_run_feed(con, run_id, snapshot.feed, "failed", snapshot.file_name, sha256, cause)
+    return FeedFailed(snapshot.feed, snapshot.file_name, cause, report)
+
+
+def _shrink_warning(con: duckdb.DuckDBPyConnection, rule: ShrinkRule, snapshot: Snapshot, raw: RawExport) -> str | None:
+    """The operator's warning when this snapshot has far fewer rows than the feed's previous one (counts only)."""
+    previous = tables.previous_snapshot(con, snapshot.feed, snapshot.extract_date, raw.sha256)
+    if previous is None or previous[1] < max(rule.min_previous_rows, 1):
+        return None
+    name, rows = previous
+    if raw.rows_read >= rule.threshold * rows:
+        return None
+    return (
+        f"件数が前回より大幅に減少 (far fewer rows than the previous snapshot): {raw.rows_read:,} 件 / "
+        f"{name} {rows:,} 件 ({raw.rows_read / rows:.0%}, threshold {rule.threshold:.0%}, resources/ingestion.yaml)"
+    )
+
+
 def ingest_raw(
     con: duckdb.DuckDBPyConnection,
     town: TownConfig,
@@ -116,25 +158,40 @@ def ingest_raw(
     layout: FeedLayout = town.feeds[feed]
     tables.ensure_bookkeeping(con)
     tables.ensure_feed_tables(con, layout.spec)
+    tables.discard_unfinished(con, feed)
+    settings = ingestion_settings(town.town, feed)
     snapshot = newest_snapshot(paths.inbox, feed, asof)
     if snapshot is None:
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")
     try:
-        raw = read_export(snapshot.path, layout)
+        data = read_bytes(snapshot.path)
     except UnreadableFile as exc:
-        sha = _sha_of(snapshot.path)
-        report = _move_to_failed(snapshot, paths, town.town, exc.cause, sha)
-        tables.record_run_feed(con, run_id, feed, "failed", snapshot.file_name, sha, exc.cause)
-        raise FeedFailed(feed, snapshot.file_name, exc.cause, report) from None
-    earlier = tables.file_already_ingested(con, raw.sha256)
+        raise _failed(con, snapshot, paths, town.town, run_id, exc.cause, None) from None
+    sha256 = file_sha256(data)
+    earlier = tables.file_already_ingested(con, sha256)
     if earlier is not None:
-        tables.record_run_feed(con, run_id, feed, "already_ingested", snapshot.file_name, raw.sha256)
-        return RawOutcome(feed, "already_ingested", snapshot.file_name, raw.sha256, previously_ingested_as=earlier[1])
-    archived = paths.archive / feed / snapshot.file_name
-    archived.parent.mkdir(parents=True, exist_ok=True)
-    if not archived.exists():
-        shutil.copy2(snapshot.path, archived)
+        tables.record_run_feed(con, run_id, feed, "already_ingested", snapshot.file_name, sha256)
+        return RawOutcome(feed, "already_ingested", snapshot.file_name, sha256, previously_ingested_as=earlier[1])
+    try:
+        raw = read_export(snapshot.path, layout, data, sha256, settings.max_line_bytes)
+    except UnreadableFile as exc:
+        raise _failed(con, snapshot, paths, town.town, run_id, exc.cause, sha256) from None
+    warning = _shrink_warning(con, settings.shrink, snapshot, raw)
+    if warning and settings.shrink.action == "hold" and not tables.is_confirmed(con, sha256):
+        cause = (
+            f"{warning}; 保留中 (held): 前回のスナップショットを使い続けます。確認後 "
+            f"`kodomo confirm-file --town {town.town} {snapshot.file_name}` で次回の実行から使います"
+        )
+        tables.record_run_feed(con, run_id, feed, "held", snapshot.file_name, sha256, cause)
+        return RawOutcome(feed, "held", snapshot.file_name, sha256, raw.rows_read, warning=cause)
+    # Archived before the hash is recorded: every recorded SHA-256 has its file.
+    archived = archive_path(paths.archive, feed, sha256, snapshot.file_name)
+    if paths.archive_links:
+        archive_link(archived, snapshot.path)
+    else:
+        archive_bytes(archived, data)
+    del data
     con.begin()
     tables.insert_frame(con, tables.raw_table(feed), _raw_rows(raw, snapshot, list(layout.spec.columns)))
     con.execute(
@@ -153,8 +210,9 @@ def ingest_raw(
             str(archived),
         ],
     )
-    tables.record_run_feed(con, run_id, feed, "ingested", snapshot.file_name, raw.sha256)
+    tables.record_run_feed(con, run_id, feed, "ingested", snapshot.file_name, raw.sha256, warning)
     con.commit()
+    crash_point("ingestion", feed)
     return RawOutcome(
         feed,
         "ingested",
@@ -163,20 +221,14 @@ def ingest_raw(
         raw.rows_read,
         raw.dropped_columns,
         raw.missing_optional,
+        warning=warning,
     )
-
-
-def _sha_of(path: Path) -> str | None:
-    try:
-        return file_sha256(path.read_bytes())
-    except OSError:
-        return None
 
 
 @dataclass
 class ValidateOutcome:
     feed: str
-    outcome: str  # validated / unchanged / no_file
+    outcome: str  # validated / unchanged / no_file / failed / held
     figures: dict | None = None  # as in `kodomo status`
 
 
@@ -199,8 +251,8 @@ def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, r
         "SELECT outcome, sha256 FROM run_feeds WHERE run_id = ? AND feed = ? ORDER BY recorded_at DESC LIMIT 1",
         [run_id, feed],
     )
-    if row is None or row[0] in ("no_file", "failed"):
-        return ValidateOutcome(feed, "no_file")
+    if row is None or row[0] in ("no_file", "failed", "held"):
+        return ValidateOutcome(feed, "no_file" if row is None else row[0])
     outcome, sha256 = row
     if outcome == "already_ingested":
         return ValidateOutcome(feed, "unchanged", tables.file_figures(con, sha256))
@@ -219,6 +271,7 @@ def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, r
     tables.insert_frame(con, tables.valid_table(feed), valid)
     if len(held):
         tables.insert_frame(con, "quarantine", held)
+    crash_point("validation", feed)  # inside the transaction: the rerun must find nothing of it
     con.execute(
         "UPDATE ingested_files SET rows_valid = ?, rows_quarantined = ? WHERE sha256 = ?",
         [len(result.valid), result.rows_quarantined, sha256],

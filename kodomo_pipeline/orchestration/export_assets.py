@@ -11,6 +11,7 @@ from kodomo_pipeline.exports.meeting_xlsx import export_meeting_xlsx
 from kodomo_pipeline.exports.operator_summary import LEVELS, operator_summary, summary_markdown
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.rules.ruleset import apply_overrides
+from kodomo_pipeline.storage.faults import crash_point
 
 
 def summary_metadata(summary: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def build_export_assets(town: TownConfig) -> list[AssetsDefinition]:
             asof = kodomo.judgment_date(con)
             summary = operator_summary(con, asof)
             csv_path = export_alerts_csv(con, asof, out_dir)
+            crash_point("export")  # test-only (KODOMO_FAULT_AT): a kill -9 between the two files
             xlsx_path = export_meeting_xlsx(con, asof, out_dir, summary, levels)
         context.log.info(f"alerts at {asof}: {summary['alerts']} exported, {summary['suppressed']} suppressed")
         return MaterializeResult(

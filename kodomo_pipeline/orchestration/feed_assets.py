@@ -65,6 +65,8 @@ def build_raw_asset(town: TownConfig, feed: str) -> AssetsDefinition:
                     allow_retries=False,
                 ) from None
         context.log.info(f"{feed}: {got.outcome} {got.file_name or ''} ({got.rows_read} rows read)")
+        if got.warning:  # a shrunk snapshot: used with this warning, or held (counts and file names only)
+            context.log.warning(f"{feed}: {got.file_name}: {got.warning}")
         return MaterializeResult(
             metadata={
                 "outcome": got.outcome,
@@ -73,6 +75,7 @@ def build_raw_asset(town: TownConfig, feed: str) -> AssetsDefinition:
                 "rows_read": got.rows_read,
                 "dropped_columns": ", ".join(got.dropped_columns) or "none",
                 "missing_optional_columns": ", ".join(got.missing_columns) or "none",
+                "warning": got.warning or "none",
             }
         )
 

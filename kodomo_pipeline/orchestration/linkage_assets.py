@@ -15,6 +15,7 @@ from kodomo_pipeline.linkage.persons import (
     person_references,
 )
 from kodomo_pipeline.orchestration.resource import KodomoResource
+from kodomo_pipeline.storage.faults import crash_point
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 
 
@@ -98,6 +99,7 @@ def build_crosswalk_asset(town: TownConfig, feeds: list[str]) -> AssetsDefinitio
         with kodomo.database(town) as con:
             asof = kodomo.judgment_date(con)
             run = run_linkage(con, asof, context.run_id, Bands())
+            crash_point("linkage")  # test-only (KODOMO_FAULT_AT): a kill -9 between two linkage writes
             attendance_linked, attendance_unlinked = link_attendance(con, asof)
         figures = feed_figures(run.crosswalk)
         context.log.info(f"crosswalk at {asof}: {len(run.crosswalk)} records")

@@ -21,7 +21,7 @@ from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.ingest.inbox import parse_snapshot_name
+from kodomo_pipeline.ingest.archive import archived_snapshot
 from kodomo_pipeline.privacy.audit import current_operator
 from kodomo_pipeline.storage.ingest_tables import fetch_one, raw_table, valid_table
 from kodomo_pipeline.storage.snapshots import has_table
@@ -163,6 +163,7 @@ def plan_purge(
     protected_names = {(feed, name) for feed, (_, name) in in_force.items()}
     protected_shas = {sha for sha, _ in in_force.values()}
     seen: set[tuple[str, str]] = set()
+    recorded: set[str] = set()  # SHA-256 of every ingested file: their archives go with their database line
     done = (
         {row[0] for row in con.execute("SELECT sha256 FROM purge_log WHERE sha256 IS NOT NULL").fetchall()}
         if has_table(con, "purge_log")
@@ -174,6 +175,7 @@ def plan_purge(
         ).fetchall()
         for feed, name, extract, sha, archived in rows:
             seen.add((feed, name))
+            recorded.add(sha)
             years = policy.years(feed)
             if sha in protected_shas or sha in done:  # in force, or purged by an earlier run
                 continue
@@ -195,13 +197,16 @@ def plan_purge(
     # Archived files with no database line (an interrupted ingestion): by their name's date.
     for folder in sorted(p for p in archive.glob("*") if p.is_dir()):
         for path in sorted(folder.glob("*.csv")):
-            snap = parse_snapshot_name(path)
-            if snap is None or snap.feed != folder.name or (snap.feed, path.name) in seen | protected_names:
+            sha, snap = archived_snapshot(path)  # either archive layout (<sha256>_<name> or <name>)
+            if snap is None or snap.feed != folder.name:
+                continue
+            known = sha in recorded if sha else (snap.feed, path.name) in seen | protected_names
+            if known:
                 continue
             years = policy.years(snap.feed)
             if snap.extract_date < before and snap.extract_date < years_before(today, years):
                 result.purged.append(
-                    PurgedSnapshot(snap.feed, path.name, snap.extract_date, None, years, archive_file=path)
+                    PurgedSnapshot(snap.feed, snap.file_name, snap.extract_date, None, years, archive_file=path)
                 )
     return result
 

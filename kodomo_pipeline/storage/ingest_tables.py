@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS run_feeds (
     sha256 VARCHAR,
     cause VARCHAR               -- why a file failed; names the file and cause, never a value
 );
+CREATE TABLE IF NOT EXISTS confirmed_files (
+    sha256 VARCHAR PRIMARY KEY, -- a held file (far fewer rows than the feed's previous snapshot) an operator let in
+    feed VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    confirmed_at TIMESTAMP NOT NULL,
+    operator VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     feed VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL,
@@ -80,9 +87,69 @@ def ensure_feed_tables(con: duckdb.DuckDBPyConnection, spec: FeedSpec) -> None:
 
 
 def file_already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[str, str] | None:
-    """(feed, file name) of an earlier ingestion of the same bytes, if any."""
-    row = fetch_one(con, "SELECT feed, file_name FROM ingested_files WHERE sha256 = ?", [sha256])
+    """(feed, file name) of an earlier, finished ingestion of the same bytes (validated), if any."""
+    row = fetch_one(
+        con, "SELECT feed, file_name FROM ingested_files WHERE sha256 = ? AND rows_valid IS NOT NULL", [sha256]
+    )
     return (row[0], row[1]) if row else None
+
+
+def discard_unfinished(con: duckdb.DuckDBPyConnection, feed: str) -> int:
+    """Remove what an interrupted run left of the feed's files stored but never validated; how many files.
+
+    A file counts as ingested only once validated (`rows_valid` set, in the same transaction as its
+    valid rows and quarantine). A run killed in between leaves raw rows and a line without
+    `rows_valid`; runs of a town never overlap (town lock), so at the start of a feed's ingestion such
+    a line is always a dead run's: it goes, and the same bytes are ingested again from the start.
+    """
+    rows = con.execute("SELECT sha256 FROM ingested_files WHERE feed = ? AND rows_valid IS NULL", [feed]).fetchall()
+    if not rows:
+        return 0
+    con.begin()
+    for (sha256,) in rows:
+        for table in (raw_table(feed), valid_table(feed)):
+            con.execute(f"DELETE FROM {table} WHERE _sha256 = ?", [sha256])
+        con.execute("DELETE FROM quarantine WHERE sha256 = ?", [sha256])
+        con.execute("DELETE FROM ingested_files WHERE sha256 = ?", [sha256])
+    con.commit()
+    return len(rows)
+
+
+def previous_snapshot(
+    con: duckdb.DuckDBPyConnection, feed: str, extract_date: dt.date, sha256: str
+) -> tuple[str, int] | None:
+    """(file name, rows read) of the feed's snapshot before this one: the newest finished ingestion extracted on
+    or before the same date (a corrected re-send of the same day compares with the first send)."""
+    row = fetch_one(
+        con,
+        """SELECT file_name, rows_read FROM ingested_files
+           WHERE feed = ? AND extract_date <= ? AND sha256 <> ? AND rows_valid IS NOT NULL
+           ORDER BY extract_date DESC, ingested_at DESC LIMIT 1""",
+        [feed, extract_date, sha256],
+    )
+    return (row[0], row[1]) if row else None
+
+
+def is_confirmed(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
+    return fetch_one(con, "SELECT count(*) FROM confirmed_files WHERE sha256 = ?", [sha256])[0] > 0
+
+
+def confirm_held_file(con: duckdb.DuckDBPyConnection, file_name: str, operator: str) -> tuple[str, str] | None:
+    """Let in the held file of that name (its latest hold): (feed, SHA-256), or None if no such file was held."""
+    ensure_bookkeeping(con)
+    row = fetch_one(
+        con,
+        """SELECT feed, sha256 FROM run_feeds WHERE outcome = 'held' AND file_name = ?
+           ORDER BY recorded_at DESC LIMIT 1""",
+        [file_name],
+    )
+    if row is None:
+        return None
+    con.execute(
+        "INSERT OR REPLACE INTO confirmed_files VALUES (?, ?, ?, ?, ?)",
+        [row[1], row[0], file_name, dt.datetime.now(), operator],
+    )
+    return row[0], row[1]
 
 
 def record_run_feed(
