@@ -26,6 +26,7 @@ from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.rules.ruleset import Level
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
+from kodomo_pipeline.sqlmodels.lifecycle import change_shown
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
 LIST_SHEET = "検討リスト"
@@ -46,7 +47,7 @@ LIST_COLUMNS: list[tuple[str, int]] = [
     ("未連携の項目", 30),
     ("アラートID", 22),
 ]
-WRAPPED = {"該当理由（点数）", "未連携の項目"}
+WRAPPED = {"該当理由（点数）", "前回比", "未連携の項目"}
 SUBJECT_TYPES = {"child": "児童", "expectant_mother": "妊婦"}
 KNOWN_CASE_MARK = "要対協 継続"
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -81,7 +82,7 @@ def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[obj
                 alert.level,
                 int(alert.score),
                 reasons,
-                alert.change,
+                change_shown(alert, lambda rule_id: rules.at[rule_id, "name"]),
                 KNOWN_CASE_MARK if alert.known_case == 1 else "",
                 not_linked,
                 alert.alert_id,
