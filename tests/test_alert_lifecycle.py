@@ -22,7 +22,7 @@ from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.lifecycle import lifecycle_markdown, load_lifecycle
 from kodomo_pipeline.sqlmodels.runner import judge_at
-from kodomo_pipeline.storage.ingest_tables import conservation
+from kodomo_pipeline.storage.ingest_tables import conservation, file_figures
 from tests.conftest import ingest_rows
 
 T1, T2, T3 = dt.date(2026, 11, 26), dt.date(2026, 12, 26), dt.date(2027, 1, 26)
@@ -148,6 +148,7 @@ class Nights:
         self.meeting: dict[dt.date, dict[str, dict[str, object]]] = {}
         self.ids: dict[int, str] = {}
         self.conservation: dict[dt.date, tuple[int, int, int]] = {}
+        self.reasons: dict[dt.date, dict[str, int]] = {}  # taio_kekka's quarantine by reason, as status shows it
 
 
 def _judge(tmp: Path, night: dt.date, files: dict[str, list[list[str]]], nights: Nights) -> None:
@@ -176,6 +177,7 @@ def _judge(tmp: Path, night: dt.date, files: dict[str, list[list[str]]], nights:
         found = sha.fetchall()
         if found:
             nights.conservation[night] = conservation(con, "taio_kekka", found[0][0])
+            nights.reasons[night] = file_figures(con, found[0][0])["quarantine_reasons"]
         headers = [header for header, _ in LIST_COLUMNS]
         rows = [dict(zip(headers, row, strict=True)) for row in meeting_rows(con, night)]
         nights.meeting[night] = {str(row["アラートID"]): row for row in rows}
@@ -352,6 +354,8 @@ def test_decision_quarantine_keeps_row_conservation(nights: Nights) -> None:
         read, valid, held = nights.conservation[night]
         assert read == valid + held
     assert nights.conservation[T3] == (14, 12, 2)  # the two conflicting rows; unknown/before-alert stay valid
+    # what `kodomo status` shows the operator for the decision file (counts by reason, no values)
+    assert nights.reasons[T3] == {"decision_before_alert": 1, "duplicate_key": 2, "unknown_alert": 1}
 
 
 def test_docs_print_the_table() -> None:
