@@ -1,6 +1,6 @@
 """The alert lifecycle (rules/alert_lifecycle.yaml): one test per row of the table, on hand-made nights.
 
-Fifteen misato households, each a child walking one situation through three monthly runs T1, T2, T3: the
+Sixteen misato households, each a child walking one situation through three monthly runs T1, T2, T3: the
 exports are written in the town's layout, ingested and validated the real way, and judged by the real SQL
 models (persons → facts → indicators → risk_scores → taio_decisions → alerts). The meeting's decisions come
 back as taio_kekka files at T2 and T3, made from the alert IDs the earlier runs gave. Scores (rules v1):
@@ -46,6 +46,7 @@ STORY = {
     13: "decision_before_alert",  # first alert at T2; a 対応不要 dated before T2 arrives at T3
     14: "decision_after_t",  # 対応不要 dated two days after T2's extract; valid in T3's file
     15: "decision_conflict",  # 対応不要 and 見守り on one date
+    16: "returned_after_dismissal",  # 対応不要 on R01 + assistance; the consultation leaves the window; a new one
 }
 YOUNG = {8, 9}  # born 2025-06-01: their 1歳6か月 check-up (R15) is attended between T2 and T3
 
@@ -76,19 +77,20 @@ def _consultation(case: str, n: int, received: str) -> list[str]:
 
 
 def _consultations(night: dt.date) -> list[list[str]]:
-    rows = [_consultation(f"K{n:02d}", n, "2026/06/01") for n in STORY if n not in (4, 13)]
-    rows.append(_consultation("K04", 4, "2023/11/27"))  # T1 − 36 months + 1 day: in the window at T1 only
+    rows = [_consultation(f"K{n:02d}", n, "2026/06/01") for n in STORY if n not in (4, 13, 16)]
+    for n in (4, 16):  # T1 − 36 months + 1 day: in the window at T1 only
+        rows.append(_consultation(f"K{n:02d}", n, "2023/11/27"))
     if night >= T2:
         rows.append(_consultation("K13", 13, "2026/12/01"))
     if night >= T3:
-        rows.append(_consultation("K04B", 4, "2027/01/10"))
+        rows += [_consultation(f"K{n:02d}B", n, "2027/01/10") for n in (4, 16)]
     return rows
 
 
 def _assistance(night: dt.date) -> list[list[str]]:
     # 世帯コード,開始日,廃止日
     ends = "2027/01/05" if night >= T3 else ""
-    rows = [[f"H{n:02d}", "2025/01/01", ""] for n in (5, 6, 7, 10, 11)]
+    rows = [[f"H{n:02d}", "2025/01/01", ""] for n in (5, 6, 7, 10, 11, 16)]
     rows += [[f"H{n:02d}", "2025/01/01", ends] for n in (3, 8, 9)]
     if night >= T2:
         rows.append(["H02", "2026/12/01", ""])
@@ -122,13 +124,15 @@ def _checkups(night: dt.date) -> list[list[str]]:
 
 def _decisions(night: dt.date, ids: dict[int, str]) -> list[list[str]]:
     """The meeting's decisions as staff type them (アラートID,検討日,判定); every file holds all decisions so far."""
-    rows = [[ids[n], REVIEW, "対応不要"] for n in (5, 6, 7, 8, 9, 10)]
+    rows = [[ids[n], REVIEW, "対応不要"] for n in (5, 6, 7, 8, 9, 10)]  # rows 1–6
     rows += [
         [ids[11], REVIEW, "見守り"],
         [UNKNOWN_ID, REVIEW, "対応不要"],
         [ids[14], "2026/12/28", "対応不要"],  # two days after T2: quarantined at T2, valid at T3
         [ids[15], REVIEW, "対応不要"],
         [ids[15], REVIEW, "見守り"],
+        [ids[16], REVIEW, "対応不要"],
+        [ids[1], REVIEW, "様子見"],  # not one of the four 判定
     ]
     if night >= T3:
         rows += [
@@ -265,6 +269,15 @@ def test_row_returned(nights: Nights) -> None:
     assert _state(nights, T1, 1)[-1] is None  # a first alert is not "back"
 
 
+def test_row_returned_after_dismissal(nights: Nights) -> None:
+    """対応不要 on T1's state; below C at T2; back at T3 at the same score with the same indicators: the 対応不要
+    ended with the list it was made on, so the alert is listed again and says it is back."""
+    assert _state(nights, T1, 16) == ("新規", "B", 5, False, None)
+    assert _state(nights, T2, 16) is None
+    assert _state(nights, T3, 16) == ("新規", "B", 5, False, "returned")
+    assert _shown(nights, T3, 16) == "新規\n再提示：2026-11-26 の後いったんC未満"
+
+
 def test_row_suppressed(nights: Nights) -> None:
     """対応不要 on T1's state (R01 + R10, 5) holds while nothing changes, and again the night after."""
     assert _state(nights, T2, 5) == ("継続", "B", 5, True, None)
@@ -311,7 +324,7 @@ def test_row_decision_unknown_alert(nights: Nights) -> None:
     for night in (T2, T3):
         assert _decision_rows(nights, night, "unknown_alert") == [(8, "alert_id", "alert_state")]
     hidden = {n for n, row in nights.alerts[T2].items() if row["suppressed"]}
-    assert hidden == {5, 6, 7, 8, 9, 10}  # exactly the tied 対応不要 decisions of T2's file
+    assert hidden == {5, 6, 7, 8, 9, 10}  # exactly the tied 対応不要 decisions of T2's file (S16 is below C)
 
 
 def test_row_decision_before_alert(nights: Nights) -> None:
@@ -320,7 +333,7 @@ def test_row_decision_before_alert(nights: Nights) -> None:
     assert _state(nights, T2, 13) == ("新規", "C", 4, False, None)
     assert _state(nights, T3, 13) == ("継続", "C", 4, False, None)
     assert _shown(nights, T3, 13) == "継続"
-    assert _decision_rows(nights, T3, "decision_before_alert") == [(14, "reviewed_on", "alert_state")]
+    assert _decision_rows(nights, T3, "decision_before_alert") == [(16, "reviewed_on", "alert_state")]
     assert _decision_rows(nights, T2, "decision_before_alert") == []
 
 
@@ -331,6 +344,13 @@ def test_row_decision_after_t(nights: Nights) -> None:
     assert _state(nights, T2, 14) == ("継続", "C", 4, False, None)
     assert _decision_rows(nights, T3, "date_after_extract") == []
     assert _state(nights, T3, 14) == ("継続", "C", 4, True, None)
+
+
+def test_row_decision_unknown_value(nights: Nights) -> None:
+    """A 判定 outside the four values: quarantined by the contract (row 13), the alert untouched."""
+    for night in (T2, T3):
+        assert _decision_rows(nights, night, "not_allowed_value") == [(13, "decision", "isin")]
+    assert _state(nights, T2, 1) == ("継続", "C", 4, False, None)
 
 
 def test_row_decision_conflict(nights: Nights) -> None:
@@ -353,9 +373,12 @@ def test_decision_quarantine_keeps_row_conservation(nights: Nights) -> None:
     for night in (T2, T3):
         read, valid, held = nights.conservation[night]
         assert read == valid + held
-    assert nights.conservation[T3] == (14, 12, 2)  # the two conflicting rows; unknown/before-alert stay valid
+    # quarantined by the contract: the two conflicting rows and the unknown 判定; unknown/before-alert stay valid
+    assert nights.conservation[T3] == (16, 13, 3)
     # what `kodomo status` shows the operator for the decision file (counts by reason, no values)
-    assert nights.reasons[T3] == {"decision_before_alert": 1, "duplicate_key": 2, "unknown_alert": 1}
+    assert nights.reasons[T3] == {
+        "decision_before_alert": 1, "duplicate_key": 2, "not_allowed_value": 1, "unknown_alert": 1,
+    }  # fmt: skip
 
 
 def test_docs_print_the_table() -> None:

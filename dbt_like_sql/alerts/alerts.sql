@@ -5,7 +5,8 @@
 --   change     against the previous run (the newest earlier T in `alert_runs`, even one without alerts):
 --              new / risen / same / fallen (新規 / 上昇 / 継続 / 低下), by level first, then score;
 --   suppressed the newest decision on or before T (taio_decisions) is `suppressing_decision` (対応不要), it is
---              tied to a state the meeting saw, the score is at most that state's and every indicator was in it.
+--              tied to a state the meeting saw, the alert was on every list since (a 対応不要 ends when the alert
+--              falls below C), the score is at most that state's and every indicator was in it.
 --              An untied decision (unknown alert, dated before the alert was shown) hides nothing. Suppressed
 --              alerts stay here and in the history but are not exported;
 --   reshown    why an alert is on the list although the meeting dismissed it (lifted_by_indicator: an indicator
@@ -15,15 +16,15 @@
 WITH current AS (
     SELECT * FROM risk_scores WHERE level IS NOT NULL
 ),
-previous_run AS (
-    SELECT max(as_of) AS as_of
+runs AS (
+    SELECT DISTINCT as_of
     FROM (SELECT as_of FROM alert_runs UNION ALL SELECT as_of FROM alert_history) AS runs
     WHERE as_of < getvariable('as_of')
 ),
 previous AS (
     SELECT h.alert_id, h.level, h.score
     FROM alert_history AS h
-    WHERE h.as_of = (SELECT as_of FROM previous_run)
+    WHERE h.as_of = (SELECT max(as_of) FROM runs)
 ),
 last_shown AS (
     SELECT alert_id, max(as_of) AS as_of
@@ -32,9 +33,15 @@ last_shown AS (
     GROUP BY alert_id
 ),
 decision AS (
-    SELECT *
-    FROM taio_decisions
-    QUALIFY row_number() OVER (PARTITION BY alert_id ORDER BY reviewed_on DESC, _row DESC) = 1
+    SELECT
+        d.*,
+        -- the alert stayed on every list since the state the meeting saw: a 対応不要 ends when it falls below C
+        (SELECT count(*) FROM runs AS r WHERE r.as_of > d.seen_as_of)
+        = (SELECT count(*) FROM alert_history AS h
+           WHERE h.alert_id = d.alert_id AND h.as_of > d.seen_as_of AND h.as_of < getvariable('as_of'))
+            AS unbroken
+    FROM taio_decisions AS d
+    QUALIFY row_number() OVER (PARTITION BY d.alert_id ORDER BY d.reviewed_on DESC, d._row DESC) = 1
 ),
 identified AS (
     SELECT
@@ -53,7 +60,8 @@ judged AS (
         p.score AS previous_score,
         l.as_of AS last_shown,
         -- 対応不要 tied to a state the meeting saw (an untied decision carries no reviewed state)
-        coalesce(d.decision = getvariable('suppressing_decision') AND d.problem IS NULL, false) AS dismissed,
+        coalesce(d.decision = getvariable('suppressing_decision') AND d.problem IS NULL AND d.unbroken, false)
+            AS dismissed,
         d.reviewed_on AS decided_on,
         d.reviewed_score,
         list_filter(

@@ -189,3 +189,21 @@ def lifecycle_markdown(lifecycle: Lifecycle | None = None, reasons: Mapping[str,
         cells = [row.id, row.before, row.tonight, change, "はい" if row.suppressed else "いいえ", "<br>".join(shows)]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+TABLE_START = "<!-- the table below is rendered from rules/alert_lifecycle.yaml -->"
+TABLE_END = "<!-- end of the rendered table -->"
+
+
+def refresh_doc(path: Path) -> None:
+    """Replace the rendered table between the two markers of `path` (docs/alert_lifecycle.md) with the YAML's."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    path.write_text(f"{head}{TABLE_START}\n{lifecycle_markdown()}{TABLE_END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m kodomo_pipeline.sqlmodels.lifecycle docs/alert_lifecycle.md
+    import sys
+
+    refresh_doc(Path(sys.argv[1]))
