@@ -20,7 +20,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.exports.meeting_xlsx import LIST_COLUMNS, meeting_rows
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.rules.ruleset import apply_overrides
-from kodomo_pipeline.sqlmodels.lifecycle import lifecycle_markdown, load_lifecycle
+from kodomo_pipeline.sqlmodels.lifecycle import lifecycle_markdown, load_lifecycle, quarantine_meaning
 from kodomo_pipeline.sqlmodels.runner import judge_at
 from kodomo_pipeline.storage.ingest_tables import conservation, file_figures
 from tests.conftest import ingest_rows
@@ -412,3 +412,11 @@ def _judge_one(tmp: Path, town, night: dt.date, files: dict, nights: Nights) -> 
         nights.alerts[night] = {4: rows[0]} if rows else {}
     finally:
         con.close()
+
+
+def test_every_quarantine_reason_of_the_table_has_words() -> None:
+    """The privacy report and the docs explain each code a decision row can be quarantined with."""
+    for row in load_lifecycle().rows:
+        if row.quarantine:
+            assert quarantine_meaning(row.quarantine), row.id
+    assert quarantine_meaning("unknown_alert").startswith("アラートID")

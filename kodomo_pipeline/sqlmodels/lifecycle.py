@@ -88,6 +88,14 @@ def load_lifecycle(path: Path | None = None) -> Lifecycle:
     return validate_model(Lifecycle, read_yaml(path), path)
 
 
+def quarantine_meaning(code: str) -> str:
+    """What a quarantine reason code means: the ingestion vocabulary, or the lifecycle's decision problems."""
+    if code in REASONS:
+        return REASONS[code]
+    problem = load_lifecycle().decision_problems.get(code)  # type: ignore[call-overload]
+    return f"{problem.ja} / {problem.en}" if problem else ""
+
+
 def lifecycle_variables(lifecycle: Lifecycle | None = None) -> dict[str, str]:
     """DuckDB variables the alert models read: `change_new` … `change_fallen`, `suppressing_decision`."""
     lifecycle = lifecycle or load_lifecycle()
