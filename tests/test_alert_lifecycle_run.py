@@ -2,8 +2,8 @@
 
 Night 1 lists the alerts; the meeting's taio_kekka file (a 対応不要 on a listed alert, one dated before its alert
 was ever listed, one for an ID no alert has) lands in the inbox; night 2 hides only the first, keeps the others
-on the list, puts the two untied rows in quarantine with their reasons, and `kodomo status` counts them — and
-the night does not fail.
+on the list, puts the two untied rows in quarantine with their reasons, and `kodomo status` and the Dagster
+asset's metadata count them — and the night does not fail.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import json
 import duckdb
 import pytest
 from click.testing import CliRunner
+from dagster import AssetKey, DagsterInstance
 
 from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.exports.meeting_xlsx import meeting_rows
+from kodomo_pipeline.orchestration.instance import dagster_home
 from tests.conftest import generated_data_root, write_export
 
 T1 = dt.date(2026, 11, 26)
@@ -59,3 +61,10 @@ def test_decisions_are_tied_or_quarantined_in_the_nightly_job(tmp_path_factory: 
         feed = json.loads(status.output)["feeds"]["taio_kekka"]
         assert feed["quarantine_reasons"] == {"decision_before_alert": 1, "unknown_alert": 1}
         assert feed["rows_valid"] == 3  # the contract passed all three: they are held back from suppression only
+
+        # the operator's view in the Dagster UI: counts on the taio_decisions asset, never an alert ID
+        with DagsterInstance.from_config(str(dagster_home(root))) as instance:
+            [record] = instance.fetch_materializations(AssetKey(["misato", "taio_decisions"]), limit=1).records
+        metadata = {key: value.value for key, value in record.asset_materialization.metadata.items()}
+        assert metadata["decisions"] == 3 and metadata["decisions_tied"] == 1
+        assert metadata["decisions_quarantined_by_reason"] == {"decision_before_alert": 1, "unknown_alert": 1}

@@ -170,6 +170,19 @@ def record_decision_problems(con: duckdb.DuckDBPyConnection, lifecycle: Lifecycl
     return con.execute(f"SELECT count(*) FROM {DECISIONS_MODEL} WHERE problem IS NOT NULL").fetchall()[0][0]
 
 
+def decision_figures(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """Counts for the operator (Dagster metadata of taio_decisions): decisions at T, tied, and untied by reason."""
+    rows = con.execute(
+        f"SELECT coalesce(problem, 'tied'), count(*) FROM {DECISIONS_MODEL} GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    counts = dict(rows)
+    return {
+        "decisions": sum(counts.values()),
+        "decisions_tied": counts.pop("tied", 0),
+        "decisions_quarantined_by_reason": counts,
+    }
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 

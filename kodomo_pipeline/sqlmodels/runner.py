@@ -104,8 +104,10 @@ def prepare(
     benchmarks) they are random and stay stable only through `alert_ids`."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
+    for name, value in lifecycle_variables().items():  # change labels, 対応不要 (rules/alert_lifecycle.yaml)
+        con.execute(f'SET VARIABLE "{name}" = ?', [value])
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
-    for name, value in (rule_variables(rules) | lifecycle_variables()).items():
+    for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
     write_rule_set(con, rules, linked_rules(rules, town, feeds))
     ensure_bookkeeping(con)
