@@ -218,9 +218,13 @@ def _state(nights: Nights, night: dt.date, n: int) -> tuple:
 
 
 def _shown(nights: Nights, night: dt.date, n: int) -> str | None:
-    """The meeting list's 前回比 cell of household n's alert (None: not on the list)."""
+    """The meeting list's 前回比 cell of household n's alert, and the first line of its 該当理由 when that says
+    why the alert is back (None: not on the list)."""
     row = nights.meeting[night].get(nights.ids[n])
-    return None if row is None else str(row["前回比"])
+    if row is None:
+        return None
+    first = str(row["該当理由（点数）"]).split("\n")[0]
+    return str(row["前回比"]) + (f" | {first}" if first.startswith("【再提示】") else "")
 
 
 def _decision_rows(nights: Nights, night: dt.date, reason: str) -> list[tuple]:
@@ -265,7 +269,7 @@ def test_row_returned(nights: Nights) -> None:
     """Back at T3 with a new consultation: the same alert ID, 新規 against T2, and the list says it is back."""
     assert _state(nights, T3, 4) == ("新規", "C", 4, False, "returned")
     assert nights.alerts[T3][4]["alert_id"] == nights.ids[4]
-    assert _shown(nights, T3, 4) == "新規\n再提示：2026-11-26 の後いったんC未満"
+    assert _shown(nights, T3, 4) == "新規\n再提示 | 【再提示】2026-11-26 の後いったんC未満"
     assert _state(nights, T1, 1)[-1] is None  # a first alert is not "back"
 
 
@@ -275,7 +279,7 @@ def test_row_returned_after_dismissal(nights: Nights) -> None:
     assert _state(nights, T1, 16) == ("新規", "B", 5, False, None)
     assert _state(nights, T2, 16) is None
     assert _state(nights, T3, 16) == ("新規", "B", 5, False, "returned")
-    assert _shown(nights, T3, 16) == "新規\n再提示：2026-11-26 の後いったんC未満"
+    assert _shown(nights, T3, 16) == "新規\n再提示 | 【再提示】2026-11-26 の後いったんC未満"
 
 
 def test_row_suppressed(nights: Nights) -> None:
@@ -291,7 +295,7 @@ def test_row_suppressed(nights: Nights) -> None:
 def test_row_lifted_by_score(nights: Nights) -> None:
     assert _state(nights, T2, 7) == ("継続", "B", 5, True, None)
     assert _state(nights, T3, 7) == ("上昇", "B", 6, False, "lifted_by_score")
-    assert _shown(nights, T3, 7) == "上昇\n再提示：対応不要（2026-12-10）の時より点数が上昇（5点→6点）"
+    assert _shown(nights, T3, 7) == "上昇\n再提示 | 【再提示】対応不要（2026-12-10）の時より点数が上昇（5点→6点）"
 
 
 def test_row_lifted_by_indicator(nights: Nights) -> None:
@@ -300,10 +304,11 @@ def test_row_lifted_by_indicator(nights: Nights) -> None:
     assert _state(nights, T2, 8) == ("継続", "B", 5, True, None)
     assert _state(nights, T3, 8) == ("継続", "B", 5, False, "lifted_by_indicator")
     assert nights.alerts[T3][8]["new_indicators"] == "R15"
-    assert _shown(nights, T3, 8) == "継続\n再提示：対応不要（2026-12-10）の後に新たな指標 R15 育児不安（5点→5点）"
+    why = "【再提示】対応不要（2026-12-10）の後に新たな指標 R15 育児不安"
+    assert _shown(nights, T3, 8) == f"継続\n再提示 | {why}（5点→5点）"
     assert _state(nights, T2, 9) == ("継続", "B", 6, True, None)
     assert _state(nights, T3, 9) == ("低下", "B", 5, False, "lifted_by_indicator")
-    assert _shown(nights, T3, 9) == "低下\n再提示：対応不要（2026-12-10）の後に新たな指標 R15 育児不安（6点→5点）"
+    assert _shown(nights, T3, 9) == f"低下\n再提示 | {why}（6点→5点）"
 
 
 def test_row_decision_replaced(nights: Nights) -> None:

@@ -53,6 +53,7 @@ class LifecycleRow(_Strict):
 class Lifecycle(_Strict):
     change: dict[ChangeKey, str]
     suppressing_decision: str
+    reshown_mark: str
     reshown: dict[ReshownKey, str]
     decision_problems: dict[ProblemKey, DecisionProblem]
     rows: list[LifecycleRow]
@@ -136,11 +137,19 @@ def _iso(value: object) -> str:
     return "" if text is None else text[:10]
 
 
-def change_shown(alert: object, rule_name: Callable[[str], str], lifecycle: Lifecycle | None = None) -> str:
-    """The meeting list's 前回比 cell: the change label, and under it why the alert is back, if it is."""
-    note = reshown_note(alert, rule_name, lifecycle)
+def change_shown(alert: object, lifecycle: Lifecycle | None = None) -> str:
+    """The meeting list's 前回比 cell: the change label, and under it 再提示 when the alert is back."""
+    lifecycle = lifecycle or load_lifecycle()
     change = str(alert.change)  # type: ignore[attr-defined]
-    return change if note is None else f"{change}\n{note}"
+    return change if _text(getattr(alert, "reshown", None)) is None else f"{change}\n{lifecycle.reshown_mark}"
+
+
+def reasons_shown(
+    alert: object, reasons: str, rule_name: Callable[[str], str], lifecycle: Lifecycle | None = None
+) -> str:
+    """The meeting list's 該当理由 cell: why the alert is back first (if it is), then the reasons in words."""
+    note = reshown_note(alert, rule_name, lifecycle)
+    return reasons if note is None else f"{note}\n{reasons}"
 
 
 def record_decision_problems(con: duckdb.DuckDBPyConnection, lifecycle: Lifecycle | None = None) -> int:
@@ -200,7 +209,7 @@ def lifecycle_markdown(lifecycle: Lifecycle | None = None, reasons: Mapping[str,
             change = "いずれか / any"
         shows = [f"載る（{change}）" if row.listed else "載らない"]
         if row.reshown:
-            shows.append(f"＋「{lifecycle.reshown[row.reshown]}」")
+            shows.append(f"前回比に「{lifecycle.reshown_mark}」、該当理由の先頭に「{lifecycle.reshown[row.reshown]}」")
         if row.quarantine:
             problem = lifecycle.decision_problems.get(row.quarantine)
             why = problem.ja if problem else reasons[row.quarantine]
