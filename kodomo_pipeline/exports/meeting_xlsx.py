@@ -25,8 +25,8 @@ from kodomo_pipeline.exports.csvfile import neutralise_formula
 from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.rules.ruleset import Level
+from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
-from kodomo_pipeline.sqlmodels.lifecycle import change_shown, reasons_shown
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
 LIST_SHEET = "検討リスト"
@@ -71,7 +71,7 @@ def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[obj
             f"{rules.at[rule_id, 'reason']}"
             for rule_id in rule_ids(alert.indicators)
         )
-        reasons = reasons_shown(alert, reasons, lambda rule_id: rules.at[rule_id, "name"])  # 再提示 first
+        reasons = lifecycle.reasons_shown(alert, reasons, lambda rule_id: rules.at[rule_id, "name"])  # 再提示 first
         not_linked = "、".join(f"{rule_id} {rules.at[rule_id, 'name']}" for rule_id in rule_ids(alert.not_linked))
         rows.append(
             [
@@ -83,7 +83,7 @@ def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[obj
                 alert.level,
                 int(alert.score),
                 reasons,
-                change_shown(alert),
+                lifecycle.change_shown(alert),
                 KNOWN_CASE_MARK if alert.known_case == 1 else "",
                 not_linked,
                 alert.alert_id,
