@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from kodomo_pipeline.config import load_towns
+from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.exports.meeting_xlsx import LIST_COLUMNS, meeting_rows
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.rules.ruleset import apply_overrides
@@ -425,3 +426,15 @@ def test_every_quarantine_reason_of_the_table_has_words() -> None:
         if row.quarantine:
             assert quarantine_meaning(row.quarantine), row.id
     assert quarantine_meaning("unknown_alert").startswith("アラートID")
+
+
+def test_a_hiding_decision_the_contract_does_not_allow_is_a_config_error(tmp_path: Path) -> None:
+    """A typo in suppressing_decision would hide nothing, ever, without a word: the file is refused instead."""
+    source = Path(__file__).parents[1] / "rules" / "alert_lifecycle.yaml"
+    path = tmp_path / "alert_lifecycle.yaml"
+    path.write_text(
+        source.read_text(encoding="utf-8").replace("suppressing_decision: 対応不要", "suppressing_decision: 対応不用"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="suppressing_decision"):
+        load_lifecycle(path)

@@ -1,9 +1,10 @@
 """The alert lifecycle as data (`rules/alert_lifecycle.yaml`): labels the SQL reads, the meeting list's words.
 
-alerts.sql and taio_decisions.sql read the `change` labels and the hiding decision as DuckDB variables
-(`lifecycle_variables`); the meeting list renders an alert that is back with `reshown_note`; decisions the
-system cannot tie to an alert state the meeting saw go to quarantine through `record_decision_problems`; and
-docs/alert_lifecycle.md prints `lifecycle_markdown()`, so the table, the code and the docs are one.
+alerts.sql reads the `change` labels and the hiding decision as DuckDB variables (`lifecycle_variables`); the
+meeting list marks an alert that is back and says why (`change_shown`, `reasons_shown`); decisions the system
+cannot tie to an alert state the meeting saw (taio_decisions.sql) go to quarantine through
+`record_decision_problems`; and docs/alert_lifecycle.md prints `lifecycle_markdown()`, so the table, the code
+and the docs are one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from kodomo_pipeline.config.errors import read_yaml, validate_model
+from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
+from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.ingest.reasons import ALERT_STATE_CHECK, REASONS
 
@@ -86,7 +88,11 @@ def lifecycle_path() -> Path:
 def load_lifecycle(path: Path | None = None) -> Lifecycle:
     """The lifecycle table, schema-checked (an error names the file and the key)."""
     path = path or lifecycle_path()
-    return validate_model(Lifecycle, read_yaml(path), path)
+    lifecycle = validate_model(Lifecycle, read_yaml(path), path)
+    allowed = load_feeds()[DECISION_FEED].columns["decision"].allowed or ()
+    if lifecycle.suppressing_decision not in allowed:  # a typo here would silently hide nothing, ever
+        raise ConfigError(path, "suppressing_decision", f"not a 判定 the {DECISION_FEED} contract allows")
+    return lifecycle
 
 
 def quarantine_meaning(code: str) -> str:
