@@ -32,9 +32,9 @@ from kodomo_pipeline.storage.town_db import town_lock
 
 # What one backtest leaves in the scratch database and the next must not inherit. `alert_ids` stays: it only
 # names alerts (an HMAC of subject and type), and taio_kekka decisions point at those names.
-REPLAY_TABLES = ("alert_history", "alert_fact_history", "crosswalk", "crosswalk_history", "linkage_models",
-                 "attendance_linked")  # fmt: skip
-HISTORY_TABLES = ("alert_history", "alert_fact_history")
+REPLAY_TABLES = ("alert_history", "alert_fact_history", "alert_runs", "crosswalk", "crosswalk_history",
+                 "linkage_models", "attendance_linked")  # fmt: skip
+HISTORY_TABLES = ("alert_history", "alert_fact_history", "alert_runs")  # alert_runs: the previous run of `change`
 SOURCE_TABLE = "backtest_source"
 
 

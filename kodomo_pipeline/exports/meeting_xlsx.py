@@ -25,6 +25,7 @@ from kodomo_pipeline.exports.csvfile import neutralise_formula
 from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.rules.ruleset import Level
+from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
@@ -46,7 +47,7 @@ LIST_COLUMNS: list[tuple[str, int]] = [
     ("未連携の項目", 30),
     ("アラートID", 22),
 ]
-WRAPPED = {"該当理由（点数）", "未連携の項目"}
+WRAPPED = {"該当理由（点数）", "前回比", "未連携の項目"}
 SUBJECT_TYPES = {"child": "児童", "expectant_mother": "妊婦"}
 KNOWN_CASE_MARK = "要対協 継続"
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -70,6 +71,7 @@ def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[obj
             f"{rules.at[rule_id, 'reason']}"
             for rule_id in rule_ids(alert.indicators)
         )
+        reasons = lifecycle.reasons_shown(alert, reasons, lambda rule_id: rules.at[rule_id, "name"])  # 再提示 first
         not_linked = "、".join(f"{rule_id} {rules.at[rule_id, 'name']}" for rule_id in rule_ids(alert.not_linked))
         rows.append(
             [
@@ -81,7 +83,7 @@ def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[obj
                 alert.level,
                 int(alert.score),
                 reasons,
-                alert.change,
+                lifecycle.change_shown(alert),
                 KNOWN_CASE_MARK if alert.known_case == 1 else "",
                 not_linked,
                 alert.alert_id,

@@ -17,6 +17,7 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.privacy.pseudonym import load_key
 from kodomo_pipeline.rules.ruleset import apply_overrides
+from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, decision_figures
 from kodomo_pipeline.sqlmodels.lineage import column_lineage
 from kodomo_pipeline.sqlmodels.project import Model, load_models
 from kodomo_pipeline.sqlmodels.runner import prepare, run_model
@@ -73,6 +74,7 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
             prepare(con, town, asof, rules, key)
             rows = run_model(con, model)
             lineage = column_lineage(con, model)
+            figures = decision_figures(con) if model.name == DECISIONS_MODEL else {}  # counts, never an ID
         return MaterializeResult(
             metadata={
                 "as_of": asof.isoformat(),
@@ -80,6 +82,7 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
                 "rows": rows,
                 "dagster/column_lineage": _lineage_metadata(town, model, lineage, set(deps)),
                 "sql": MetadataValue.md(f"```sql\n{model.sql}\n```"),
+                **{name: MetadataValue.json(v) if isinstance(v, dict) else v for name, v in figures.items()},
             }
         )
 

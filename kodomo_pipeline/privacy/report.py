@@ -18,10 +18,10 @@ import duckdb
 from kodomo_pipeline.config.feeds import FeedSpec
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.disclosure import manifest_path
-from kodomo_pipeline.ingest.reasons import REASONS
 from kodomo_pipeline.privacy.profiles import DisclosureProfile, load_profiles
 from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, years_before
 from kodomo_pipeline.reports import render_template
+from kodomo_pipeline.sqlmodels.lifecycle import quarantine_meaning
 from kodomo_pipeline.storage.ingest_tables import latest_run_feeds, quarantine_reasons
 from kodomo_pipeline.storage.snapshots import has_table
 
@@ -93,7 +93,7 @@ def _reasons(con: duckdb.DuckDBPyConnection, sha256: str) -> list[dict]:
     if not has_table(con, "quarantine"):
         return []
     counts = quarantine_reasons(con, sha256)
-    return [{"code": code, "rows": count, "meaning": REASONS.get(code, "")} for code, count in counts.items()]
+    return [{"code": code, "rows": count, "meaning": quarantine_meaning(code)} for code, count in counts.items()]
 
 
 def _latest_outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str | None]]:

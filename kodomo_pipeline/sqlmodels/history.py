@@ -3,7 +3,8 @@
 The SQL models are rebuilt from scratch for each T; these tables are not. `alert_ids` keeps each
 (subject, subject type, difficulty type)'s alert_id for good, `alert_history` every run's alerts, and
 `alert_fact_history` the facts behind each alert, so an alert read at last month's meeting can still be
-explained after tonight's run. A re-run for the same T replaces that T's rows.
+explained after tonight's run; `alert_runs` every T judged, with or without alerts. A re-run for the same T
+replaces that T's rows.
 """
 
 from __future__ import annotations
@@ -23,14 +24,27 @@ CREATE TABLE IF NOT EXISTS alert_history (
     alert_id VARCHAR, subject_resident_id VARCHAR, subject_type VARCHAR, difficulty_type VARCHAR, type_code VARCHAR,
     level VARCHAR, score INTEGER, indicators VARCHAR, not_linked VARCHAR, known_case INTEGER, change VARCHAR,
     rule_set_version VARCHAR, as_of DATE, suppressed BOOLEAN, economic_only BOOLEAN);
+CREATE TABLE IF NOT EXISTS alert_runs (as_of DATE PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS alert_fact_history (
     as_of DATE, alert_id VARCHAR, rule_id VARCHAR, hit INTEGER, points INTEGER, feed VARCHAR, source_file VARCHAR,
     source_sha256 VARCHAR, source_row INTEGER, fact_date DATE);
 """
 
 
+# Columns alerts.sql gained after databases already held history: added in place (why an alert is back).
+_ADDED_COLUMNS = {
+    "reshown": "VARCHAR",
+    "new_indicators": "VARCHAR",
+    "decided_on": "DATE",
+    "reviewed_score": "INTEGER",
+    "last_shown": "DATE",
+}
+
+
 def ensure_alert_history(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_TABLES)
+    for column, sql_type in _ADDED_COLUMNS.items():
+        con.execute(f"ALTER TABLE alert_history ADD COLUMN IF NOT EXISTS {column} {sql_type}")
 
 
 def record_alerts(con: duckdb.DuckDBPyConnection) -> None:
@@ -40,6 +54,8 @@ def record_alerts(con: duckdb.DuckDBPyConnection) -> None:
            SELECT subject_resident_id, subject_type, type_code, alert_id, as_of FROM alerts
            WHERE alert_id NOT IN (SELECT alert_id FROM alert_ids)"""
     )
+    # A run is a run even with no alert: the next run's `change` compares with it (alerts.sql, previous_run).
+    con.execute("INSERT OR IGNORE INTO alert_runs VALUES (getvariable('as_of'))")
     con.execute("DELETE FROM alert_history WHERE as_of = getvariable('as_of')")
     con.execute("INSERT INTO alert_history BY NAME SELECT * FROM alerts")
     con.execute("DELETE FROM alert_fact_history WHERE as_of = getvariable('as_of')")

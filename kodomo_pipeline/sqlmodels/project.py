@@ -21,9 +21,10 @@ from kodomo_pipeline.config.paths import config_root
 LAYERS = ("facts", "indicators", "risk", "alerts")  # run order; within a layer, by dependency
 STAGING_PREFIX = "stg_"
 # Made by the linkage assets; `rule_set` (the rules in force, one row per rule) made by the runner; the alerts
-# of earlier runs (`alert_history`, `alert_ids`, kept across runs: sqlmodels/history.py).
+# of earlier runs (`alert_history`, `alert_ids`, `alert_runs`, kept across runs: sqlmodels/history.py).
 UPSTREAM_TABLES = {
     "persons", "mother_of_child", "crosswalk", "attendance_linked", "rule_set", "alert_history", "alert_ids",
+    "alert_runs",
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from kodomo_pipeline.privacy.pseudonym import PseudonymKey, ephemeral_key
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
 from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
+from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, lifecycle_variables, record_decision_problems
 from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model, load_models, run_order
 from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
@@ -103,6 +104,8 @@ def prepare(
     benchmarks) they are random and stay stable only through `alert_ids`."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
+    for name, value in lifecycle_variables().items():  # change labels, 対応不要 (rules/alert_lifecycle.yaml)
+        con.execute(f'SET VARIABLE "{name}" = ?', [value])
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
@@ -119,10 +122,13 @@ def prepare(
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
-    """Materialise one model as a table; returns its row count. The alerts of T are also kept in the history."""
+    """Materialise one model as a table; returns its row count. The alerts of T are also kept in the history, and
+    decisions no shown alert ties to are put in quarantine."""
     con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {model.sql}")
     if model.name == ALERTS_MODEL:
         record_alerts(con)
+    if model.name == DECISIONS_MODEL:
+        record_decision_problems(con)
     return fetch_one(con, f"SELECT count(*) FROM {model.name}")[0]
 
 

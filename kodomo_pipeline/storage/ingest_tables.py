@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from kodomo_pipeline.config.feeds import FeedSpec
 from kodomo_pipeline.ingest.reader import ROW
+from kodomo_pipeline.ingest.reasons import ALERT_STATE_CHECK
 
 PROVENANCE = ["_sha256", "_file", "_extract_date", ROW]
 _SQL_TYPES = {"date": "DATE", "month": "DATE", "int": "INTEGER", "flag": "BOOLEAN"}
@@ -222,7 +223,9 @@ def conservation(con: duckdb.DuckDBPyConnection, feed: str, sha256: str) -> tupl
     read = fetch_one(con, f"SELECT count(*) FROM {raw_table(feed)} WHERE _sha256 = ?", [sha256])[0]
     valid = fetch_one(con, f"SELECT count(*) FROM {valid_table(feed)} WHERE _sha256 = ?", [sha256])[0]
     held = fetch_one(
-        con, "SELECT count(DISTINCT row_number) FROM quarantine WHERE sha256 = ? AND feed = ?", [sha256, feed]
+        con,
+        "SELECT count(DISTINCT row_number) FROM quarantine WHERE sha256 = ? AND feed = ? AND check_name <> ?",
+        [sha256, feed, ALERT_STATE_CHECK],  # held back from suppression, not from the valid table
     )[0]
     return read, valid, held
 
