@@ -39,7 +39,7 @@ from kodomo_pipeline.generator.population import (
 from kodomo_pipeline.generator.pregnancy import ninpu_frame, ninshin_frame, sango_frame
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.registry import STATUS, jumin_frame
-from kodomo_pipeline.generator.risk import ALERT_COLUMNS, score
+from kodomo_pipeline.generator.risk import ALERT_COLUMNS, FACT_COLUMNS, reading
 from kodomo_pipeline.generator.rng import Rng
 from kodomo_pipeline.generator.school import roster, school_records, shusseki_frame
 from kodomo_pipeline.generator.welfare import fuyo_frame, hogo_frame, soudan_frame, techo_frame
@@ -132,10 +132,11 @@ def generate_town(
     }
     if "jumin" in written.clean:
         pupil_person = pupils.person if pupils is not None else np.zeros(0, dtype=np.int64)
-        planted = score(ctx, written.clean, pupil_person)
+        planted, planted_facts = reading(ctx, written.clean, pupil_person)
     else:
-        planted = pd.DataFrame(columns=ALERT_COLUMNS)
+        planted, planted_facts = pd.DataFrame(columns=ALERT_COLUMNS), pd.DataFrame(columns=FACT_COLUMNS)
     truth_files["planted_risk"] = truth.write_planted(planted, truth_dir / "planted_risk.csv")
+    truth_files["planted_facts"] = truth.write_planted(planted_facts, truth_dir / "planted_facts.csv")
     return GenerationSummary(
         town=town.town,
         asof=asof,
