@@ -24,6 +24,7 @@ from kodomo_pipeline.generator.checkups import kenshin_frame
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.defects import Defect, apply_defects, plan_defects
 from kodomo_pipeline.generator.frames import sex_text
+from kodomo_pipeline.generator.guarantee import plant_missing_rules
 from kodomo_pipeline.generator.nursery import enrolments, toen_frame
 from kodomo_pipeline.generator.outsiders import outsider_identity
 from kodomo_pipeline.generator.places import TownPlaces, town_places
@@ -123,6 +124,7 @@ def generate_town(
 
     pupils = build_pupils(ctx) if any(f in town.feeds for f in ("toen", "gakko_meibo", "gakko_shusseki")) else None
     frames, link_rows = _build_frames(ctx, pupils)
+    plant_missing_rules(ctx, frames, pupils.person if pupils is not None else np.zeros(0, dtype=np.int64))
     written = _write_feeds(ctx, frames, out_dir, defect_rate)
 
     truth_files = {
