@@ -5,8 +5,10 @@
 Untimed setup: generate the town, ingest every feed, build persons and mothers and, where the town has
 nursery or school feeds, the 名寄せ crosswalk — what the nightly job has done before its SQL models run.
 Timed, in a fresh process with its own peak RSS: `prepare` (rule set, staging views) and every model of
-dbt_like_sql in dependency order, as the Dagster assets run them. The alerts are then compared with the
-generator's own reading of rules v1 (planted_risk.csv). Prints counts and seconds only, never a personal value.
+dbt_like_sql in dependency order, as the Dagster assets run them. Every indicator fact (also below the alert
+threshold) and every alert is then compared with the generator's own reading of rules v1 (planted_facts.csv,
+planted_risk.csv); the exit status is 1 when any disagrees or a rule that can fire in the town (enabled and
+linked) was never planted. Prints counts and seconds only, never a personal value.
 Target: 1,000,000 residents in ≤ 60 s on 2 cores, peak RSS ≤ 4 GB.
 """
 
@@ -15,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 from common import ASOF, peak_rss_mb, prepare_town, run_child
-
-ALERT_KEY = ["resident_id", "subject_type", "difficulty_type", "level", "score", "indicators", "known_case"]
 
 
 def link(town_name: str, home: Path) -> float:
@@ -75,12 +76,18 @@ def measure(town_name: str, home: Path) -> dict:
     }
 
 
-def agreement(alerts: pd.DataFrame, truth: Path) -> dict:
-    planted = pd.read_csv(truth / "planted_risk.csv", dtype=str, keep_default_na=False)[ALERT_KEY]
-    expected = set(planted.itertuples(index=False, name=None))
-    found = set(alerts[ALERT_KEY].itertuples(index=False, name=None))
-    return {"planted": len(expected), "found": len(found), "missing": len(expected - found),
-            "extra": len(found - expected)}  # fmt: skip
+def agreement(town_name: str, home: Path, truth: Path) -> tuple[dict, set[str]]:
+    """Counts per rule (facts) and for the alerts, and the rules that can fire in the town but were never planted."""
+    import duckdb
+
+    from kodomo_pipeline.config import load_towns
+    from kodomo_pipeline.generator.agreement import compare
+
+    with duckdb.connect(str(load_towns()[town_name].database(home)), read_only=True) as con:
+        result = compare(con, truth)
+        can_fire = {row[0] for row in con.execute("SELECT rule_id FROM rule_set WHERE enabled AND linked").fetchall()}
+    summary = result.summary() | {"ok": result.ok}
+    return summary, can_fire - result.rules_planted()
 
 
 def main() -> None:
@@ -101,7 +108,7 @@ def main() -> None:
     linked = link(args.town, work / "home")
     got = run_child(__file__, "--measure", "--town", args.town, "--workdir", str(work))
     alerts = pd.DataFrame(got.pop("alerts"))
-    agree = agreement(alerts, work / "truth")
+    agree, unplanted = agreement(args.town, work / "home", work / "truth")
     population = f"{args.population:,}" if args.population else "default"
     print(f"town {args.town}, population {population}, as of {ASOF}; generated in {generated:.1f} s, "
           f"persons/mothers/名寄せ (untimed setup) {linked:.1f} s")  # fmt: skip
@@ -109,11 +116,19 @@ def main() -> None:
           f"scored subject×type {got['rows']['risk_scores']:,}; alerts {got['rows']['alerts']:,}")  # fmt: skip
     print("alerts by level: " + json.dumps(alerts["level"].value_counts().sort_index().to_dict()))
     print("seconds by layer: " + ", ".join(f"{layer} {s:.1f}" for layer, s in got["layers"].items()))
-    print(f"agreement with the generator's reading of rules v1: {agree}")
+    disagree = {rule: c for rule, c in agree["facts"].items() if c["missing"] or c["extra"]}
+    print(f"agreement with the generator's reading of rules v1: alerts {agree['alerts']}")
+    print("facts per rule (planted/found): " + ", ".join(f"{rule} {c['expected']}/{c['found']}"
+                                                       for rule, c in agree["facts"].items()))  # fmt: skip
+    print(f"facts disagreeing: {disagree or 'none'}; rules that can fire but were never planted: "
+          f"{sorted(unplanted) or 'none'}")  # fmt: skip
     print(f"targets: facts → alerts {got['seconds']:.1f} s (<= 60 s), peak RSS {got['peak_rss_mb']:,.0f} MB "
           f"(<= 4096 MB)")  # fmt: skip
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
+    if not agree["ok"] or unplanted:
+        print("FAILED: the pipeline and the generator's reading of the rules disagree", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,26 @@ from kodomo_pipeline.config.towns import FeedLayout
 # 宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,続柄,住所,住定日,住民状態,異動日,本籍
 K_JUMIN_ROW = ["0000012345", "200001", "髙橋　一郎", "ﾀｶﾊｼ ｲﾁﾛｳ", "S60.04.02", "1", "世帯主", "川島町大字上伊草1番地",
                "H20.04.01", "住民", "", "埼玉県比企郡川島町"]  # fmt: skip
+
+
+def in_ci() -> bool:
+    """True on the CI runner (`CI=true`, as GitHub/GitLab and .ci/run set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require(available: bool, what: str) -> None:
+    """Skip a test whose facility (PostgreSQL, Chromium, a network namespace) is missing — but fail it in CI.
+
+    A skip does not fail a pipeline, so a CI machine that silently lacks PostgreSQL would go green
+    without ever running the daemon or the one-run-per-town check. .ci/run installs everything these
+    tests need; if something is still missing there, that is a CI fault to see, not to skip.
+    """
+    if available:
+        return
+    message = f"{what} is not available"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: a required facility must not be skipped; .ci/run installs it)")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

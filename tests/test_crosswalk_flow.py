@@ -59,16 +59,17 @@ def test_decisions_are_honoured_and_identity_is_stable_next_night(root: Path) ->
     matched = first[first["status"] == "matched"]
     rejected = matched.iloc[0]
     with duckdb.connect(str(town.database(root)), read_only=True) as con:
+        # A record the model left unmatched that staff identify as a registry child no record is linked to
+        # (e.g. enrolled under another surname): the 同一人物 path, always taken.
         unmatched_key = con.execute(
-            "SELECT feed, source_key FROM crosswalk WHERE status = 'unmatched' AND candidate_resident_id IS NOT NULL"
+            "SELECT feed, source_key FROM crosswalk WHERE status = 'unmatched' ORDER BY feed, source_key LIMIT 1"
         ).fetchall()
-        candidate = (
-            con.execute(
-                "SELECT candidate_resident_id FROM crosswalk WHERE feed = ? AND source_key = ?", unmatched_key[0]
-            ).fetchall()[0][0]
-            if unmatched_key
-            else None
-        )
+        assert unmatched_key, "the generated town has records the model leaves unmatched"
+        candidate = con.execute(
+            """SELECT resident_id FROM persons WHERE status = '住民' AND age BETWEEN 6 AND 12
+                 AND resident_id NOT IN (SELECT resident_id FROM crosswalk WHERE resident_id IS NOT NULL)
+               ORDER BY resident_id LIMIT 1"""
+        ).fetchall()[0][0]
     decisions = [
         {
             "対象": rejected["feed"],
@@ -78,16 +79,15 @@ def test_decisions_are_honoured_and_identity_is_stable_next_night(root: Path) ->
             "確認日": "2026-11-20",
         }
     ]
-    if candidate:
-        decisions.append(
-            {
-                "対象": unmatched_key[0][0],
-                "元キー": unmatched_key[0][1],
-                "宛名番号": candidate,
-                "判定": "同一人物",
-                "確認日": "2026-11-20",
-            }
-        )
+    decisions.append(
+        {
+            "対象": unmatched_key[0][0],
+            "元キー": unmatched_key[0][1],
+            "宛名番号": candidate,
+            "判定": "同一人物",
+            "確認日": "2026-11-20",
+        }
+    )
     generate_town(town, town.inbox(root), root / "truth2", T2, 3000, seed=11)  # the next month's snapshots
     frame = pd.DataFrame(decisions)  # staff return the filled template (replacing the empty export)
     write_contract_csv(frame, list(frame.columns), town.inbox(root) / f"meiyose_kekka_{T2:%Y%m%d}.csv")
@@ -96,10 +96,14 @@ def test_decisions_are_honoured_and_identity_is_stable_next_night(root: Path) ->
     after = second.set_index(["feed", "source_key"])
     relinked = after.loc[(rejected["feed"], rejected["source_key"]), "resident_id"] == rejected["resident_id"]
     assert not relinked, "a pair rejected by staff was linked again"  # no IDs in test output
-    if candidate:
-        accepted = after.loc[unmatched_key[0]]
-        honoured = (accepted["status"], accepted["resident_id"]) == ("matched", candidate)
-        assert honoured, "a pair accepted by staff was not linked"
+    accepted = after.loc[unmatched_key[0]]
+    honoured = (accepted["status"], accepted["resident_id"]) == ("matched", candidate)
+    assert honoured, "a pair accepted by staff was not linked"
+    with duckdb.connect(str(town.database(root)), read_only=True) as con:
+        reason = con.execute(
+            "SELECT reason FROM crosswalk WHERE feed = ? AND source_key = ?", list(unmatched_key[0])
+        ).fetchall()
+    assert reason == [("decision: accepted",)]
     # Stable identity: a record whose fields did not change keeps its resident when that resident is still in
     # the registry (a registry row held back in quarantine tonight is a change of data), bar the decision made.
     with duckdb.connect(str(town.database(root)), read_only=True) as con:

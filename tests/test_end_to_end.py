@@ -1,11 +1,14 @@
 """Both towns from generated exports through the real Dagster job: conservation, planted defects,
-dropped columns, town isolation, and no personal value anywhere in Dagster's storage."""
+dropped columns, town isolation, and no personal value anywhere in Dagster's storage (the leak guard's scan
+over every name, kana, address, birth date and ID of each town, however short)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import json
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +20,9 @@ from click.testing import CliRunner
 from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
-from kodomo_pipeline.layout.values import encode_column
 from kodomo_pipeline.orchestration.instance import dagster_home
+from kodomo_pipeline.privacy.leak_guard import scan
+from kodomo_pipeline.privacy.storage_scan import storage_texts
 from tests.conftest import generated_data_root
 
 ASOF = dt.date(2026, 11, 26)
@@ -86,46 +90,72 @@ def test_dropped_free_text_and_grades_never_reach_the_database(demo_root: Path) 
         assert stored_dropped == 0, f"{name}: {stored_dropped} dropped values stored"
 
 
-def _personal_values(root: Path) -> set[str]:
-    """Every name, kana, resident ID and birth date of the generated people, in the forms the exports use."""
-    values: set[str] = set()
-    for name, town in load_towns().items():
-        persons = _read_truth(root / "truth" / name / "persons.csv")
-        values |= {v for v in persons["resident_id"] if v}
-        values |= {v for v in persons["name_kanji"] if v} | {v for v in persons["name_kana"] if v}
-        births = pd.to_datetime(persons["birth_date"])
-        values |= {d.strftime("%Y-%m-%d") for d in births if d.date() != ASOF}
-        layout = town.feeds["jumin"]
-        values |= set(encode_column(pd.Series(births), "birth_date", layout))
-        values |= set(encode_column(persons["name_kana"], "name_kana", layout))
-    return {v for v in values if len(v) >= 6}
-
-
-def _count_leaks(folder: Path, values: set[str]) -> int:
-    """Personal values found in any file under the folder, as UTF-8 or JSON-escaped (Dagster's serialiser)."""
-    needles = {v.encode() for v in values} | {json.dumps(v)[1:-1].encode() for v in values}
-    leaks = 0
-    for path in (p for p in folder.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        leaks += sum(1 for needle in needles if needle in data)
-    return leaks
-
-
-def test_no_personal_value_anywhere_in_dagster_storage(demo_root: Path) -> None:
-    values = _personal_values(demo_root)
-    assert len(values) > 1000
+@pytest.mark.parametrize("town", ["kawashima", "misato"])
+def test_no_personal_value_anywhere_in_dagster_storage(demo_root: Path, town: str) -> None:
+    """Every name, kana, address, birth date and ID of the town — however short — against all Dagster stored."""
     home = dagster_home(demo_root)
-    assert any(p.suffix == ".db" for p in home.rglob("*"))
-    leaks = _count_leaks(home, values)
-    assert leaks == 0, f"{leaks} personal values found in Dagster storage"
+    sources = storage_texts(home)
+    assert any(p.suffix == ".db" for p in home.rglob("*")) and sum(len(t) for t in sources["sqlite"]) > 100_000
+    config = load_towns()[town]
+    with duckdb.connect(str(config.database(demo_root)), read_only=True) as con:
+        report = scan(con, config, ASOF, sources)
+        short = con.execute(
+            "SELECT count(*) FROM valid_jumin WHERE length(replace(replace(name_kanji, ' ', ''), '\u3000', '')) < 3"
+        ).fetchall()[0][0]
+    assert report.values_by_kind["name"] > 500 and report.values_by_kind["address"] > 300
+    assert short > 0, "the town has 2-character names, and they are looked for"
+    assert report.leaks == 0, report.found
 
 
-def test_the_leak_scan_sees_a_planted_value(demo_root: Path, tmp_path: Path) -> None:
-    """The scan above can fail: a name logged as Dagster would store it is found."""
-    values = _personal_values(demo_root)
-    planted = next(v for v in sorted(values) if not v.isascii())
-    (tmp_path / "event.json").write_text(json.dumps({"message": f"row 12: {planted}"}), encoding="utf-8")
-    assert _count_leaks(tmp_path, values) == 1
+def _plant(database: Path, messages: list[str]) -> None:
+    """Replace the user messages of the first events of a Dagster SQLite event log, serialised as Dagster does
+    (json.dumps escapes non-ASCII)."""
+    con = sqlite3.connect(database)
+    try:
+        rows = con.execute("SELECT id, event FROM event_logs ORDER BY id LIMIT ?", [len(messages)]).fetchall()
+        for (row_id, event), message in zip(rows, messages, strict=True):
+            data = json.loads(event)
+            data["user_message"] = message
+            con.execute("UPDATE event_logs SET event = ? WHERE id = ?", [json.dumps(data), row_id])
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_short_names_and_addresses_planted_in_dagster_storage_are_found(demo_root: Path, tmp_path: Path) -> None:
+    """The scan above can fail: a 2-character name, a 5-character name and an address put into a copy of the
+    run's stored event log (the way Dagster serialises it) are each found, as name and address."""
+    config = load_towns()["misato"]
+    with duckdb.connect(str(config.database(demo_root)), read_only=True) as con:
+        people = con.execute(
+            """SELECT replace(name_kanji, '\u3000', ' '), length(replace(name_kanji, '\u3000', '')) AS n, address
+               FROM valid_jumin WHERE status = '住民' ORDER BY _row"""
+        ).fetchall()
+    two = next(name for name, n, _ in people if n == 2)
+    five = next(name for name, n, _ in people if n == 5)
+    address = people[0][2]
+    copy = tmp_path / "dagster_home"
+    shutil.copytree(dagster_home(demo_root), copy)
+    logs = [p for p in copy.rglob("*.db") if "event_logs" in _tables(p)]
+    assert logs
+    _plant(logs[0], [f"row 12 rejected: {two}", f"氏名={five}", f"住所「{address}」を確認"])
+    with duckdb.connect(str(config.database(demo_root)), read_only=True) as con:
+        report = scan(con, config, ASOF, storage_texts(copy))
+    assert report.found == {"sqlite": {"name": 2, "address": 1}}, report.found
+    # …and the same storage with only ordinary words around a short name's characters stays clean.
+    shutil.rmtree(copy)
+    shutil.copytree(dagster_home(demo_root), copy)
+    _plant(logs[0], [f"この人{two}さんの件は保留", f"{two[0]}市の確認"])
+    with duckdb.connect(str(config.database(demo_root)), read_only=True) as con:
+        assert scan(con, config, ASOF, storage_texts(copy)).leaks == 0
+
+
+def _tables(database: Path) -> set[str]:
+    con = sqlite3.connect(database)
+    try:
+        return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
 
 
 def test_a_town_run_never_opens_another_towns_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

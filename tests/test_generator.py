@@ -442,7 +442,7 @@ def test_summary_has_counts_and_paths_only(kawashima: GenerationSummary) -> None
     assert kawashima.town == "kawashima" and kawashima.asof == ASOF
     assert all(isinstance(v, int) for v in kawashima.rows.values())
     assert all(p.exists() for p in (*kawashima.files.values(), *kawashima.truth_files.values()))
-    assert set(kawashima.truth_files) == {"links", "persons", "planted_risk", "defects"}
+    assert set(kawashima.truth_files) == {"links", "persons", "planted_risk", "planted_facts", "defects"}
 
 
 def test_school_addresses_are_typed_differently(

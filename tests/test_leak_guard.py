@@ -48,16 +48,23 @@ TOWN = "kawashima"
 PLANTED_KEY = AssetKey([TOWN, "planted_leak"])
 
 
-def _victim(truth: Path) -> dict[str, str]:
-    """One registry resident of the generated town, in the forms a careless log line would carry."""
+def _victim(truth: Path, inbox: Path) -> dict[str, str]:
+    """Registry residents of the generated town, in the forms a careless log line would carry: one person's
+    name, kana, ID, birth date and address (as exported), and the town's shortest name (2–5 characters)."""
     people = pd.read_csv(truth / "persons.csv", dtype=str, keep_default_na=False)
-    person = people[(people["resident_id"] != "") & (people["status"] == "住民")].iloc[3]
+    residents = people[(people["resident_id"] != "") & (people["status"] == "住民")]
+    person = residents.iloc[3]
     born = dt.date.fromisoformat(person["birth_date"])
+    jumin = load_towns()[TOWN].feeds["jumin"]
+    export = pd.read_csv(next(inbox.glob("jumin_*.csv")), dtype=str, encoding=jumin.layout.encoding)
+    lengths = residents["name_kanji"].str.replace("\u3000", "").str.len()
     return {
         "name": person["name_kanji"],
         "halfwidth_kana": jaconv.z2h(person["name_kana"], kana=True, ascii=False, digit=False).replace("\u3000", " "),
         "resident_id": person["resident_id"],
         "wareki_birth": format_wareki_date(born, True),
+        "address": export.loc[export["宛名番号"] == person["resident_id"], "住所"].iloc[0],
+        "short_name": residents.loc[lengths.idxmin(), "name_kanji"],
     }
 
 
@@ -65,6 +72,8 @@ def _planted_asset(victim: dict[str, str]):
     @asset(key=PLANTED_KEY, group_name=TOWN)
     def planted_leak(context: AssetExecutionContext) -> MaterializeResult:
         context.log.info(f"row 12 rejected: {victim['name']}")  # event log
+        context.log.warning(f"address check failed for {victim['address']}")
+        context.log.info(f"duplicate: {victim['short_name']}")  # a 2-character name, whole field
         print(f"debug: {victim['halfwidth_kana']} born {victim['wareki_birth']}")  # compute log (stdout)
         return MaterializeResult(metadata={"checked": victim["resident_id"]})  # metadata
 
@@ -77,7 +86,7 @@ def town_run(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("leak") / "data"
     town = load_towns()[TOWN]
     generate_town(town, town.inbox(root), root / "truth" / TOWN, ASOF, POPULATION, seed=11)
-    victim = _victim(root / "truth" / TOWN)
+    victim = _victim(root / "truth" / TOWN, town.inbox(root))
     town_assets = build_feed_assets(town) + build_linkage_assets(town)
     planted = _planted_asset(victim)
     guard = build_leak_guard_asset(town, [*town_assets, planted])
@@ -140,11 +149,12 @@ def test_a_planted_leak_fails_the_check_naming_kinds_and_counts_only(town_run) -
     assert not guard.passed and guard.severity.value == "ERROR"
     metadata = {key: value.value for key, value in guard.metadata.items()}
     found = metadata["found_by_place_and_kind"]
-    assert found["event_log"]["name"] >= 1  # context.log.info
+    assert found["event_log"]["name"] >= 2  # context.log.info: the name and the short name
+    assert found["event_log"]["address"] >= 1  # context.log.warning
     assert found["event_log"]["identifier"] >= 1  # materialization metadata
     assert found["compute_logs"]["kana"] >= 1  # print() of the half-width export form
     assert found["compute_logs"]["birth_date"] >= 1  # the 和暦 birth date
-    assert metadata["leaks_found"] >= 4
+    assert metadata["leaks_found"] >= 6
 
     # What the guard itself wrote (its metadata and its error line) holds none of the values.
     written = [json.dumps(metadata, ensure_ascii=False, default=str)]
@@ -170,6 +180,23 @@ def test_every_export_form_is_found(town_run) -> None:
     assert report.found.get("fullwidth_id", {}).get("identifier") == 1
     assert report.found.get("name_in_sentence", {}).get("name") == 1
     assert "operational" not in report.found  # T, extract dates and timestamps are not leaks
+
+
+def test_short_names_match_as_whole_fields_only(tmp_path: Path) -> None:
+    """A 2-character name (林　薫) is found where it is a field of its own, never inside ordinary text."""
+    from tests.conftest import K_JUMIN_ROW, ingest_rows
+
+    town = load_towns()[TOWN]
+    short = [*K_JUMIN_ROW[:2], "林　薫", "ﾊﾔｼ ｶｵﾙ", *K_JUMIN_ROW[4:]]
+    short[0] = "0000012346"
+    con = ingest_rows(tmp_path, town, {"jumin": [K_JUMIN_ROW, short]}, dt.date(2026, 11, 1))
+    texts = {
+        "whole": ["row 2 rejected: 林薫", '{"name": "林 薫", "row": 2}', "氏名「林　薫」"],
+        "kana": ["カナ=はやしかおる"],
+        "ordinary": ["小林薫子さんの件", "この人林薫さんです", "林市で薫風", "林 / 薫"],
+    }
+    report = scan(con, town, dt.date(2026, 11, 1), texts)
+    assert report.found == {"whole": {"name": 3}, "kana": {"kana": 1}}, report.found
 
 
 def test_date_shapes_become_iso_dates() -> None:

@@ -25,7 +25,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatu
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
-from tests.conftest import write_export
+from tests.conftest import require, write_export
 from tests.test_orchestration import GOOD_JUMIN
 
 PG_HOST = "127.0.0.1"
@@ -55,8 +55,7 @@ def _admin_connection():
 @pytest.fixture()
 def pg_database() -> Iterator[str]:
     """A database of this test's own, dropped afterwards (even if the instance still holds connections)."""
-    if not _server_answers(PG_HOST, PG_PORT):
-        pytest.skip(f"no PostgreSQL server answers on {PG_HOST}:{PG_PORT}")
+    require(_server_answers(PG_HOST, PG_PORT), f"a PostgreSQL server on {PG_HOST}:{PG_PORT}")
     name = f"kodomo_test_{secrets.token_hex(6)}"
     con = _admin_connection()
     try:

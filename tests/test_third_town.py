@@ -93,3 +93,41 @@ def test_a_third_town_runs_from_one_new_file(tmp_path: Path, monkeypatch: pytest
     assert (out / "crosswalk_20261126.csv").exists() and (out / "ingest_status_20261126.json").exists()
     status = runner.invoke(main, ["status", "--town", "yorii", "--json"])
     assert '"rows_valid"' in status.output and '"outcome": "ingested"' in status.output
+
+    # Its rows are valid, not just present: every feed ingested, only the generator's planted defects held
+    # back (with their reason), and the registry decoded from the town's own layout to the generator's people.
+    import json
+
+    import duckdb
+    import pandas as pd
+
+    truth = root / "truth" / "yorii"
+    defects = pd.read_csv(truth / "defects.csv", dtype=str, keep_default_na=False)
+    report = json.loads((out / "ingest_status_20261126.json").read_text("utf-8"))
+    generated_feeds = {path.name.split("_2026")[0] for path in inbox.glob("*_20261126.csv")}
+    with duckdb.connect(str(root / "db" / "yorii.duckdb"), read_only=True) as con:
+        for feed in generated_feeds:
+            entry = report["feeds"][feed]
+            planted = defects[defects["feed"] == feed]
+            assert entry["outcome"] == "ingested", feed
+            assert entry["rows_quarantined"] == len(planted), feed
+            assert entry["rows_valid"] == entry["rows_read"] - len(planted), feed
+            if entry["rows_read"]:
+                assert entry["rows_valid"] / entry["rows_read"] > 0.95, feed
+            held = con.execute("SELECT DISTINCT row_number, reason FROM quarantine WHERE feed = ?", [feed]).fetchall()
+            assert set(held) == {(int(d.row_number), d.reason) for d in planted.itertuples()}, feed
+        stored = con.execute(
+            """SELECT resident_id, regexp_replace(name_kanji, '[ 　]', '', 'g'),
+                      regexp_replace(name_kana, '[ 　]', '', 'g'), strftime(birth_date, '%Y-%m-%d'), sex
+               FROM valid_jumin"""
+        ).fetchall()
+    assert report["feeds"]["jumin"]["rows_valid"] > 500
+    people = pd.read_csv(truth / "persons.csv", dtype=str, keep_default_na=False)
+    people = people[people["resident_id"] != ""]
+    expected = {
+        (p.resident_id, p.name_kanji.replace("　", "").replace(" ", ""), p.name_kana.replace("　", "").replace(" ", ""),
+         p.birth_date, p.sex)
+        for p in people.itertuples()
+    }  # fmt: skip
+    assert len(set(stored) - expected) <= len(defects[defects["feed"] == "jumin"]), "registry rows decoded wrongly"
+    assert {row[4] for row in stored} == {"男", "女"}  # M/F decoded by the town's codes

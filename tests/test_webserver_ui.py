@@ -29,7 +29,7 @@ from dagster import DagsterInstance
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.instance import prepare_dagster_home
 from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
-from tests.conftest import write_export
+from tests.conftest import require, write_export
 from tests.test_orchestration import GOOD_JUMIN
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -77,8 +77,7 @@ def _chromium() -> str:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
         subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900)
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed and could not be installed (apt-get install chromium)")
+    require(Path(CHROMIUM).exists(), "chromium (apt-get install chromium)")
     return CHROMIUM
 
 

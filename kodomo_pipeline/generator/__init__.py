@@ -2,7 +2,7 @@
 
 `generate_town(town, out_dir, truth_dir, asof)` writes one CSV per feed the town
 has, in the town's own layout (through `kodomo_pipeline.layout.writer`), and
-links/persons/planted_risk/defects CSVs that say what a correct pipeline should find.
+links/persons/planted_risk/planted_facts/defects CSVs that say what a correct pipeline should find.
 """
 
 from kodomo_pipeline.generator.town import GenerationSummary, generate_town

@@ -24,6 +24,8 @@ ALERT_COLUMNS = [
     "resident_id", "subject_type", "difficulty_type", "score", "level", "indicators", "known_case", "planted_condition",
 ]  # fmt: skip
 CHILD, EXPECTANT = "child", "expectant_mother"
+# planted_facts.csv: every (subject, rule) whose indicator fires at T, alerting or not, with its points.
+FACT_COLUMNS = ["resident_id", "subject_type", "rule_id", "points_ab", "points_pp", "points_dd"]
 
 
 def _days(series: pd.Series) -> np.ndarray:
@@ -66,6 +68,13 @@ class _Facts:
 
 def score(ctx: Context, frames: dict[str, pd.DataFrame], pupil_person: np.ndarray) -> pd.DataFrame:
     """Alerts (score ≥ 3, or R13) per subject and difficulty type, with indicators and planted labels."""
+    return reading(ctx, frames, pupil_person)[0]
+
+
+def reading(
+    ctx: Context, frames: dict[str, pd.DataFrame], pupil_person: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alerts and every indicator fact behind them (also those below the alert threshold, and R02)."""
     t = ctx.asof
     j = frames["jumin"]
     jb = _days(j["birth_date"])
@@ -105,7 +114,22 @@ def score(ctx: Context, frames: dict[str, pd.DataFrame], pupil_person: np.ndarra
     _postpartum(sango, kids, t, facts)
     moved = (kids["since"] >= _months_back(t, 12)) & (kids["since"] <= t) & (kids["since"] != kids["birth"])
     facts.add(kids.loc[moved, "rid"], CHILD, "R19", ab=1)
-    return _alerts(ctx, facts.frame(), known, j)
+    found = facts.frame()
+    return _alerts(ctx, found, known, j), _fact_table(found, known, kids)
+
+
+def _fact_table(found: pd.DataFrame, known: set[str], kids: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject and rule (R02 for a known case among the children), sorted for a stable file."""
+    r02 = pd.DataFrame({"rid": sorted(known & set(kids["rid"])), "kind": CHILD, "rule": "R02", "ab": 0, "pp": 0,
+                        "dd": 0})  # fmt: skip
+    both = pd.concat([found[["rid", "kind", "rule", "ab", "pp", "dd"]], r02], ignore_index=True)
+    both = both.rename(columns={"rid": "resident_id", "kind": "subject_type", "rule": "rule_id", "ab": "points_ab",
+                                "pp": "points_pp", "dd": "points_dd"})  # fmt: skip
+    for column in ("points_ab", "points_pp", "points_dd"):
+        both[column] = both[column].astype(int)
+    return both.sort_values(["resident_id", "subject_type", "rule_id"], kind="stable")[FACT_COLUMNS].reset_index(
+        drop=True
+    )
 
 
 def _mothers(

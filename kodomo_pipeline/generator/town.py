@@ -25,6 +25,7 @@ from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.defects import Defect, apply_defects, plan_defects
 from kodomo_pipeline.generator.frames import sex_text
 from kodomo_pipeline.generator.gaiji import apply_placeholders, has_gaiji, in_cp932, placeholder_mark
+from kodomo_pipeline.generator.guarantee import plant_missing_rules
 from kodomo_pipeline.generator.name_history import earlier_registry_days, name_history_frame
 from kodomo_pipeline.generator.nursery import enrolments, toen_frame
 from kodomo_pipeline.generator.outsiders import outsider_identity
@@ -43,7 +44,7 @@ from kodomo_pipeline.generator.pregnancy import ninpu_frame, ninshin_frame, sang
 from kodomo_pipeline.generator.presets import load_preset
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.registry import STATUS, jumin_frame
-from kodomo_pipeline.generator.risk import ALERT_COLUMNS, score
+from kodomo_pipeline.generator.risk import ALERT_COLUMNS, FACT_COLUMNS, reading
 from kodomo_pipeline.generator.rng import Rng
 from kodomo_pipeline.generator.school import roster, school_records, shusseki_frame
 from kodomo_pipeline.generator.welfare import fuyo_frame, hogo_frame, soudan_frame, techo_frame
@@ -134,6 +135,7 @@ def generate_town(
 
     pupils = build_pupils(ctx) if any(f in town.feeds for f in ("toen", "gakko_meibo", "gakko_shusseki")) else None
     frames, link_rows = _build_frames(ctx, pupils)
+    plant_missing_rules(ctx, frames, pupils.person if pupils is not None else np.zeros(0, dtype=np.int64))
     written = _write_feeds(ctx, frames, out_dir, defect_rate)
 
     truth_files = {
@@ -150,10 +152,11 @@ def generate_town(
         truth_files["name_history"] = truth.write_name_history(history, truth_dir / "name_history.csv")
     if "jumin" in written.clean:
         pupil_person = pupils.person if pupils is not None else np.zeros(0, dtype=np.int64)
-        planted = score(ctx, written.clean, pupil_person)
+        planted, planted_facts = reading(ctx, written.clean, pupil_person)
     else:
-        planted = pd.DataFrame(columns=ALERT_COLUMNS)
+        planted, planted_facts = pd.DataFrame(columns=ALERT_COLUMNS), pd.DataFrame(columns=FACT_COLUMNS)
     truth_files["planted_risk"] = truth.write_planted(planted, truth_dir / "planted_risk.csv")
+    truth_files["planted_facts"] = truth.write_planted(planted_facts, truth_dir / "planted_facts.csv")
     return GenerationSummary(
         town=town.town,
         asof=asof,

@@ -46,7 +46,8 @@ def build_link_persons(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
     jumin = read_frame(con, current_rows_sql("jumin"), [asof])
     jumin = jumin[jumin["birth_date"].notna()].astype(object)  # a few thousand children: plain objects
     born = pd.to_datetime(jumin["birth_date"])
-    cutoff = pd.Timestamp(asof.replace(year=asof.year - CHILD_MAX_AGE - 1))
+    leap_day = (asof.month, asof.day) == (2, 29)  # T on 29 February: the 28th in a common year, as below
+    cutoff = pd.Timestamp(asof.replace(year=asof.year - CHILD_MAX_AGE - 1, day=28 if leap_day else asof.day))
     adults = jumin[
         born <= pd.Timestamp(asof.replace(year=asof.year - 18))
         if asof.month != 2 or asof.day != 29

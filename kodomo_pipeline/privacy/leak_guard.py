@@ -11,13 +11,18 @@ are joined against the values inside DuckDB (a hash join: ~2 s for a million res
   a decimal point, such as timestamps, are skipped);
 - birth dates: date-shaped strings (2019-04-01, 2019/4/1, 2019年4月1日, H31.04.01, 平成31年4月1日), compared
   as ISO dates; operational dates (T, extract dates, today) are not counted, being every run's dates;
-- names, kana, addresses: windows of the value lengths starting at each Japanese character, with spaces
-  removed, as written, after NFKC (half-width kana) and after hiragana → katakana.
+- names, kana, addresses of 3 characters or more: windows of the value lengths starting at each Japanese
+  character, with spaces removed, as written, after NFKC (half-width kana) and after hiragana → katakana;
+- every name, kana and address however short (a 2-character name such as 林薫): whole fields only — see
+  `field_tokens`. A window of 2 characters would match ordinary words (林 in 小林市, 大翔 in a sentence), so
+  a short value counts only when it is the whole field or token it was written as.
 A report holds counts of places (a Japanese segment of a line, an ID token, a date) per source and kind,
 and about how many values were looked for; never a value.
-Limits, by design: names and kana shorter than 3 characters and IDs shorter than 4 are not looked for (they
-would match ordinary words and numbers); an ID glued inside a longer run of letters and digits is not
-seen; only the snapshots in force at T are read (a person who left the town before T is not looked for).
+Limits, by design: a name or kana shorter than 3 characters inside a longer run of Japanese text (この人林薫さん)
+and IDs shorter than 4 are not seen (they would match ordinary words and numbers); an ID glued inside a
+longer run of letters and digits is not seen; only the snapshots in force at T are read (a person who left
+the town before T is not looked for).
+`storage_texts` reads a whole Dagster home (its SQLite databases and compute logs) for the same scan.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from kodomo_pipeline.storage.snapshots import has_table
 
 KINDS = ("identifier", "name", "kana", "birth_date", "address")
 TEXT_KINDS = ("name", "kana", "address")
-MIN_TEXT_LENGTH = 3  # shorter windows (a surname alone, 2 kanji) would match ordinary words
+MIN_TEXT_LENGTH = 3  # shorter values are matched as whole fields only (a 2-kanji window matches ordinary words)
 MIN_ID_LENGTH = 4
 VALUES_TABLE = "_leak_guard_values"  # temporary: lives in memory with the connection
 
@@ -54,6 +59,11 @@ _KANJI_WESTERN = re.compile(r"(?<!\d)(\d{4})年(\d{1,2})月(\d{1,2})日")
 _WAREKI_LETTER = re.compile(r"(?<![A-Za-z])([MTSHR](?:元|\d{1,2})\.\d{1,2}\.\d{1,2})(?!\d)")
 _WAREKI_KANJI = re.compile(r"(明治|大正|昭和|平成|令和)(元|\d{1,2})年(\d{1,2})月(\d{1,2})日")
 _ERA_LETTER = {era.name: era.letter for era in ERAS}
+# What ends a field inside a Japanese segment: punctuation, brackets, quotes, '=', '/', digits (not ー: カー).
+_FIELD_BREAK = re.compile(
+    r"[、。，．,.・:：;；!！?？「」『』【】（）()〔〕［］\[\]｛｝{}<>＜＞\"'“”‘’=＝/／|｜…~〜\d０-９\-−]+"
+)
+_WORD_SPAN = 4  # a field written with spaces (氏名 林 薫): joins of up to 4 neighbouring words
 
 
 @dataclass
@@ -126,7 +136,7 @@ def load_values(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date)
         f"""CREATE OR REPLACE TEMP TABLE {VALUES_TABLE} AS SELECT kind, value FROM ({body})
             WHERE value IS NOT NULL
               AND length(value) >= CASE WHEN kind = 'identifier' THEN {MIN_ID_LENGTH}
-                                        WHEN kind = 'birth_date' THEN 6 ELSE {MIN_TEXT_LENGTH} END""",
+                                        WHEN kind = 'birth_date' THEN 6 ELSE 1 END""",
         params,
     )
     rows = con.execute(
@@ -210,6 +220,25 @@ def _windows(segment: str, lengths: list[int]) -> set[str]:
     return found
 
 
+def field_tokens(segment: str) -> set[str]:
+    """The whole fields of a Japanese segment, the only places a short value (under 3 characters) may match.
+
+    A field is what punctuation, brackets, quotes, '=', '/' and digits delimit (a JSON string, a CSV cell,
+    the text after "row 12:"); it counts with its spaces removed, and so does each run of up to four
+    neighbouring space-separated words in it (氏名 林 薫 → 林薫). So 林薫 logged as "row 12: 林薫" or
+    {"name": "林 薫"} is found, while 林 in 小林市 or 大翔 inside a sentence (大翔くんの件) is not a field of
+    its own and is never compared. Each token is also compared after NFKC and hiragana → katakana.
+    """
+    found: set[str] = set()
+    for piece in _FIELD_BREAK.split(segment):
+        words = piece.replace("\u3000", " ").split()
+        for start in range(len(words)):
+            for end in range(start + 1, min(start + _WORD_SPAN, len(words)) + 1):
+                found |= _variants("".join(words[start:end]))
+    found.discard("")
+    return found
+
+
 def text_candidates(text: str, lengths: list[int]) -> set[str]:
     return {window for _, segment in _segments(text) for window in _windows(segment, lengths)}
 
@@ -242,7 +271,7 @@ def scan(
     started = time.perf_counter()
     profile = load_values(con, town, asof)
     report = LeakReport(values_by_kind={kind: count for kind, (count, _) in sorted(profile.items())})
-    text_lengths = sorted({n for kind in TEXT_KINDS for n in profile.get(kind, (0, []))[1]})
+    text_lengths = sorted({n for kind in TEXT_KINDS for n in profile.get(kind, (0, []))[1] if n >= MIN_TEXT_LENGTH})
     id_lengths = set(profile.get("identifier", (0, []))[1])
     ignore = ignore_dates if ignore_dates is not None else operational_dates(con, asof)
     # A unit is what may hold a value (an ID token, a date, a Japanese segment) with the candidate strings it
@@ -263,7 +292,7 @@ def scan(
                     places.append((source, f"{number}:d{at}", date))
             for at, segment in _segments(text):
                 if segment not in units:
-                    units[segment] = _windows(segment, text_lengths)
+                    units[segment] = _windows(segment, text_lengths) | field_tokens(segment)
                 places.append((source, f"{number}:t{at}", segment))
     tokens = sorted(set().union(*units.values())) if units else []
     report.candidates = len(tokens)
