@@ -27,8 +27,11 @@ def run_child(script: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def prepare_town(town_name: str, work: Path, population: int | None, seed: int) -> float:
-    """Generate the town into work/inbox and ingest every feed into work/home; returns the generation seconds."""
+def prepare_town(town_name: str, work: Path, population: int | None, seed: int, **generator_options: object) -> float:
+    """Generate the town into work/inbox and ingest every feed into work/home; returns the generation seconds.
+
+    `generator_options` go to generate_town as they are (e.g. noise="hard").
+    """
     from kodomo_pipeline.config import load_towns
     from kodomo_pipeline.generator import generate_town
     from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
@@ -37,7 +40,7 @@ def prepare_town(town_name: str, work: Path, population: int | None, seed: int) 
     town = load_towns()[town_name]
     inbox, home = work / "inbox", work / "home"
     t0 = time.perf_counter()
-    generate_town(town, inbox, work / "truth", ASOF, population, seed)
+    generate_town(town, inbox, work / "truth", ASOF, population, seed, **generator_options)
     generated = time.perf_counter() - t0
     paths = TownPaths.for_town(town, home, inbox)
     with open_town_db(town.database(home)) as con:

@@ -10,21 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
-from kodomo_pipeline.linkage.model import score_pairs
+from kodomo_pipeline.linkage.model import COMPARISONS, score_pairs
 from kodomo_pipeline.storage.ingest_tables import insert_frame, read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 CROSSWALK_COLUMNS = ["feed", "source_key", "resident_id", "match_probability", "status"]  # spec/outputs.md
 STORED_COLUMNS = [
     "feed", "source_key", "record_id", "resident_id", "candidate_resident_id", "match_probability", "status",
-    "reason", "top_comparisons", "fingerprint", "_file", "_sha256", "_row",
+    "reason", "top_comparisons", "field_weights", "fingerprint", "_file", "_sha256", "_row",
 ]  # fmt: skip
 FINGERPRINT_FIELDS = ["name_kanji", "name_kana", "birth_date", "sex", "guardian_name", "address"]
 
@@ -70,12 +72,38 @@ def load_previous(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame
     )
 
 
+def field_weights(crosswalk: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> pd.Series:
+    """Per row, the evidence for its candidate as JSON: prior, each comparison's match weight and the term-frequency
+    adjustment (what the names' frequency added) — weights only, no values. The review page draws it as a waterfall.
+    """
+    lam = float(model.get("probability_two_random_records_match") or 0.0)
+    prior = math.log2(lam / (1 - lam)) if 0 < lam < 1 else 0.0
+    columns = [f"mw_{c}" for c in COMPARISONS]
+    keyed = pairs.set_index(["record_id", "resident_id"])[["match_weight", *columns]]
+    index = pd.MultiIndex.from_arrays(
+        [crosswalk["record_id"].astype(str), crosswalk["candidate_resident_id"].fillna("").astype(str)]
+    )
+    rows = keyed.reindex(index).to_numpy(dtype=float)
+    out = []
+    for row in rows:
+        if np.isnan(row[0]):
+            out.append(None)
+            continue
+        weights = dict(zip(COMPARISONS, (round(float(w), 2) for w in row[1:]), strict=True))
+        tf = float(row[0]) - prior - float(np.nansum(row[1:]))
+        out.append(
+            json.dumps({"prior": round(prior, 2), **weights, "tf": round(tf, 2), "total": round(float(row[0]), 2)})
+        )
+    return pd.Series(out, index=crosswalk.index, dtype=object)
+
+
 def _store(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, asof: dt.date, run_id: str, model: dict) -> None:
     stored = crosswalk[STORED_COLUMNS].assign(as_of=asof, run_id=run_id)
     con.begin()
     con.register("_crosswalk", stored)
     con.execute("CREATE OR REPLACE TABLE crosswalk AS SELECT * FROM _crosswalk")
     con.execute("CREATE TABLE IF NOT EXISTS crosswalk_history AS SELECT * FROM _crosswalk WHERE false")
+    con.execute("ALTER TABLE crosswalk_history ADD COLUMN IF NOT EXISTS field_weights VARCHAR")  # added in v2
     con.unregister("_crosswalk")
     con.execute("DELETE FROM crosswalk_history WHERE as_of = ?", [asof])
     insert_frame(con, "crosswalk_history", stored)
@@ -119,6 +147,7 @@ def run_linkage(
     crosswalk = crosswalk.merge(
         records[["record_id", "fingerprint", "_file", "_sha256", "_row"]], on="record_id", how="left"
     )
+    crosswalk["field_weights"] = field_weights(crosswalk, scored.pairs, scored.model_json)
     _store(con, crosswalk, asof, run_id, scored.model_json)
     return LinkageRun(crosswalk, persons, records, scored.model_json, scored.blocking_counts)
 

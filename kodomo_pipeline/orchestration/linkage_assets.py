@@ -97,7 +97,8 @@ def build_crosswalk_asset(town: TownConfig, feeds: list[str]) -> AssetsDefinitio
     def crosswalk(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
         with kodomo.database(town) as con:
             asof = kodomo.judgment_date(con)
-            run = run_linkage(con, asof, context.run_id, Bands())
+            bands = Bands(town.linkage.match_threshold, town.linkage.review_threshold)  # town config
+            run = run_linkage(con, asof, context.run_id, bands)
             attendance_linked, attendance_unlinked = link_attendance(con, asof)
         figures = feed_figures(run.crosswalk)
         context.log.info(f"crosswalk at {asof}: {len(run.crosswalk)} records")
