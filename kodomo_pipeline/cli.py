@@ -46,14 +46,27 @@ def main() -> None:
     default=None,
     help="ground truth folder (default: <out>/truth)",
 )
+@click.option(
+    "--noise",
+    type=click.Choice(["clean", "default", "hard"]),
+    default="default",
+    show_default=True,
+    help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
+)
 def generate(
-    town: TownConfig, out_dir: Path, asof: dt.date, population: int | None, seed: int, truth_dir: Path | None
+    town: TownConfig,
+    out_dir: Path,
+    asof: dt.date,
+    population: int | None,
+    seed: int,
+    truth_dir: Path | None,
+    noise: str = "default",
 ) -> None:
     """Write realistic sample exports of a town, in its own layouts, plus ground truth."""
     from kodomo_pipeline.generator import generate_town
 
     started = time.perf_counter()
-    summary = generate_town(town, out_dir, truth_dir or out_dir / "truth", asof, population, seed)
+    summary = generate_town(town, out_dir, truth_dir or out_dir / "truth", asof, population, seed, noise=noise)
     click.echo(
         f"{town.town}: {sum(summary.rows.values()):,} rows in {len(summary.rows)} files "
         f"({time.perf_counter() - started:.1f} s) → {out_dir}"
@@ -357,6 +370,13 @@ main.add_command(audit_command)  # kodomo audit --town T [--json]
     default=None,
     help="ground truth folder; history truth goes to <truth>/history (default: <out>/truth)",
 )
+@click.option(
+    "--noise",
+    type=click.Choice(["clean", "default", "hard"]),
+    default="default",
+    show_default=True,
+    help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
+)
 def generate_history_command(
     town: TownConfig,
     inbox: Path,
@@ -366,6 +386,7 @@ def generate_history_command(
     population: int | None,
     seed: int,
     truth_dir: Path | None,
+    noise: str = "default",
 ) -> None:
     """Write monthly snapshots of a town over years (one inbox), review-meeting decisions and history truth."""
     import re
@@ -384,7 +405,9 @@ def generate_history_command(
     if key.announcement:
         click.echo(key.announcement, err=True)
     started = time.perf_counter()
-    summary = generate_history(town, inbox, truth_dir or inbox / "truth", dates, population, seed, key)
+    summary = generate_history(
+        town, inbox, truth_dir or inbox / "truth", dates, population, seed, key, noise=noise
+    )
     files = sum(len(r) for r in summary.rows.values())
     click.echo(
         f"{town.town}: {len(summary.dates)} snapshots {summary.dates[0]} … {summary.dates[-1]}, {files} files, "

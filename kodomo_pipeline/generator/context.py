@@ -77,7 +77,7 @@ class Context:
 
     @cached_property
     def snap_names(self) -> Names:
-        return person_names(self.world, self.snap.persons)
+        return person_names(self.world, self.snap.persons, self.asof)
 
     def names(self, persons: np.ndarray) -> Names:
         """Names of any persons (from the snapshot cache when they are in the extract)."""
@@ -85,7 +85,7 @@ class Context:
         if len(persons) and (pos >= 0).all():
             sn = self.snap_names
             return Names(sn.kanji[pos], sn.kanji_standard[pos], sn.kana[pos])
-        return person_names(self.world, persons)
+        return person_names(self.world, persons, self.asof)
 
     @cached_property
     def in_extract(self) -> np.ndarray:

@@ -35,6 +35,7 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.generator import dates as D
 from kodomo_pipeline.generator import truth
 from kodomo_pipeline.generator.context import Context
+from kodomo_pipeline.generator.name_history import name_history_frame
 from kodomo_pipeline.generator.population import ASOF_MAX, ASOF_MIN, CHILD0, MOTHER, World, take_snapshot
 from kodomo_pipeline.generator.pregnancy import postpartum_depression
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
@@ -281,12 +282,14 @@ def generate_history(
     seed: int = 0,
     key: PseudonymKey | None = None,
     defect_rate: float = 0.0,
+    noise: str = "default",
 ) -> HistorySummary:
     """Write every feed of `town` at each date into `inbox` (one folder), the decisions, and `<truth_dir>/history/`.
 
     `key` is the town's pseudonymisation key (`privacy.pseudonym.load_key`): taio_kekka's alert IDs are what the
     pipeline computes with it. Planted contract defects are off by default (defect_rate 0) so every month's file
-    holds every fact; with a rate, each month has its own defective rows.
+    holds every fact; with a rate, each month has its own defective rows. `noise` names a preset of
+    noise_presets.yaml (clean, default, hard).
     """
     if key is None:
         raise ValueError("the town's pseudonymisation key is needed to write taio_kekka alert IDs")
@@ -296,7 +299,7 @@ def generate_history(
     if dates[0] < ASOF_MIN or dates[-1] > ASOF_MAX:
         raise ValueError(f"dates must be between {ASOF_MIN} and {ASOF_MAX}")
     inbox, truth_dir = Path(inbox), Path(truth_dir)
-    rng, places, world, population = build_town_world(town, population, seed)
+    rng, places, world, population = build_town_world(town, population, seed, noise)
     meeting = _Meeting()
     planted_parts: list[pd.DataFrame] = []
     outcome_parts: list[pd.DataFrame] = []
@@ -329,6 +332,9 @@ def generate_history(
     truth_files = _write_truth(
         ctx, world, truth_dir / "history", planted_parts, outcome_parts, meeting, ever, D.day(dates[0])
     )
+    if world.surname_changes is not None:
+        history = name_history_frame(ctx, np.flatnonzero(ever))
+        truth_files["name_history"] = truth.write_name_history(history, truth_dir / "history" / "name_history.csv")
     return HistorySummary(
         town=town.town,
         dates=tuple(dates),

@@ -4,7 +4,8 @@ Name matching must cope with what real registries hold: old/variant kanji
 (髙橋, 渡邉, 山﨑), several readings of one written name (中島 ナカジマ/ナカシマ,
 陽翔 ハルト/ヒナト) and given names that follow the birth cohort's fashion, so
 the data is here as plain tuples and the sampling is vectorised over indices.
-Every character encodes in cp932 (two layouts are cp932), so e.g. 𠮷 is absent.
+Every character of the tables encodes in cp932 (two layouts are cp932); 𠮷 (outside cp932) only comes
+from RARE_VARIANT_KANJI under the hard noise preset.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ VARIANT_KANJI: dict[str, tuple[str, ...]] = {
     "柳": ("栁",),
     "塚": ("\ufa10",),  # 塚 (compatibility ideograph, IBM extension in cp932)
 }
+# Registered forms outside cp932 altogether (only with the hard noise preset, see presets.py).
+RARE_VARIANT_KANJI: dict[str, str] = {"吉": "𠮷"}
+RARE_STANDARD_OF: dict[str, str] = {v: k for k, v in RARE_VARIANT_KANJI.items()}
 STANDARD_OF: dict[str, str] = {v: std for std, variants in VARIANT_KANJI.items() for v in variants}
 
 # (surname, readings), roughly by national frequency, with names common in Saitama mixed in.
@@ -840,7 +844,12 @@ def variant_forms(text: str) -> tuple[str, ...]:
 
 def to_standard(text: str) -> str:
     """Variant kanji → their standard form (what a system without 外字 tends to type)."""
-    return "".join(STANDARD_OF.get(ch, ch) for ch in text)
+    return "".join(STANDARD_OF.get(ch, RARE_STANDARD_OF.get(ch, ch)) for ch in text)
+
+
+def to_rare_variant(text: str) -> str:
+    """吉 → 𠮷: the rare registered forms (outside cp932) the hard noise preset gives some families."""
+    return "".join(RARE_VARIANT_KANJI.get(ch, ch) for ch in text)
 
 
 def _table(entries: list[tuple[str, tuple[str, ...]]], weights: np.ndarray) -> NameTable:

@@ -1,7 +1,8 @@
 """What goes wrong when a nursery or a school types a child's details.
 
-Kana typos, long vowels, birth-date slips and other kanji forms are applied
-per record at controlled rates, and every change is reported (links.csv
+Kana typos, long vowels, birth-date slips, other kanji forms, a given name
+in kana and a missing address are applied per record at the rates of the
+noise preset (noise_presets.yaml), and every change is reported (links.csv
 `noise`), so linkage quality can be measured against the truth.
 """
 
@@ -10,17 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import jaconv
 import numpy as np
 
 from kodomo_pipeline.generator import dates as D
-from kodomo_pipeline.generator.names import to_standard, variant_forms
+from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, to_standard, variant_forms
+from kodomo_pipeline.generator.presets import RecordRates
 from kodomo_pipeline.generator.rng import Rng
 
-RATE_LONG_VOWEL = 0.03
-RATE_KANA_TYPO = 0.01
-RATE_DOB_EACH = 0.01  # day/month swap, off by one day, transposed digits: each
-RATE_TO_STANDARD = 0.55  # the school types the standard form of a registered variant
-RATE_TO_VARIANT = 0.03  # … or a variant of a standard name
+# Tags that count as a typing slip of the record (two or more in one record → also `multi_slip`).
+SLIP_TAGS = frozenset(
+    {"kana_long_vowel", "kana_typo", "dob_swap", "dob_off_by_one", "dob_transposed", "given_kana_only"}
+)
 
 # ウ after a kana of the o/u rows reads as a long vowel and is often typed ー (ユウコ → ユーコ).
 _LONG_VOWEL = re.compile("(?<=[オコソトノホモヨロゴゾドボポョウクスツヌフムユルグズヅブプュ])ウ")
@@ -85,16 +87,26 @@ def dob_typo(birth: int, kind: int, asof: int) -> int | None:
     return None
 
 
-def school_kanji(registered: str, pick: float) -> tuple[str, bool]:
+def school_kanji(registered: str, pick: float, rates: RecordRates) -> tuple[str, bool]:
     """The form a system without the register's characters holds: standard for a variant, sometimes a variant."""
     standard = to_standard(registered)
     if standard != registered:
-        return (standard, True) if pick < RATE_TO_STANDARD else (registered, False)
-    if pick < RATE_TO_VARIANT:
+        return (standard, True) if pick < rates.to_standard else (registered, False)
+    if pick < rates.to_variant:
         forms = variant_forms(registered)
         if forms:
             return forms[0], True
     return registered, False
+
+
+def kana_only_given(kanji: str, kana: str, hiragana: bool) -> str | None:
+    """山田　陽翔 → 山田　はると (or ハルト): the given name as its reading; None when already kana."""
+    surname, _, given = kanji.partition(FULLWIDTH_SPACE)
+    _, _, reading = kana.partition(FULLWIDTH_SPACE)
+    if not given or not reading:
+        return None
+    written = jaconv.kata2hira(reading) if hiragana else reading
+    return None if written == given else f"{surname}{FULLWIDTH_SPACE}{written}"
 
 
 def apply_noise(
@@ -104,11 +116,13 @@ def apply_noise(
     kana: np.ndarray,
     birth: np.ndarray,
     asof: int,
+    rates: RecordRates,
     kanji: np.ndarray | None = None,
     guardian: np.ndarray | None = None,
 ) -> RecordNoise:
     """Noise per record (keys identify the record, so the same record gets the same slips every night)."""
     n = len(keys)
+    reading = kana
     kana = kana.copy()
     birth = birth.copy()
     tags: list[list[str]] = [[] for _ in range(n)]
@@ -116,20 +130,29 @@ def apply_noise(
     u_typo = rng.uniform(tag + ":typo", keys)
     typo_pick = rng.integers(tag + ":typo_pick", 0, 1000, keys)
     u_dob = rng.uniform(tag + ":dob", keys)
-    for i in np.flatnonzero(u_long < RATE_LONG_VOWEL):
+    multi = np.zeros(n, dtype=bool)
+    if rates.multi_slip > 0:
+        # A record typed in a hurry: a kana typo and a birth-date slip together.
+        multi = rng.uniform(tag + ":multi", keys) < rates.multi_slip
+        u_typo = np.where(multi, 0.0, u_typo)
+        u_dob = np.where(multi, rng.uniform(tag + ":multi_dob", keys) * rates.dob_slip, u_dob)
+    for i in np.flatnonzero(u_long < rates.long_vowel):
         new = long_vowel(kana[i])
         if new is not None:
             kana[i] = new
             tags[i].append("kana_long_vowel")
-    for i in np.flatnonzero(u_typo < RATE_KANA_TYPO):
+    for i in np.flatnonzero((u_typo < rates.kana_typo) | multi):
         new = kana_typo(kana[i], int(typo_pick[i]))
         if new is not None:
             kana[i] = new
             tags[i].append("kana_typo")
     names = ("dob_swap", "dob_off_by_one", "dob_transposed")
-    for i in np.flatnonzero(u_dob < 3 * RATE_DOB_EACH):
-        kind = int(u_dob[i] / RATE_DOB_EACH)
+    each = rates.dob_slip / 3
+    for i in np.flatnonzero(u_dob < rates.dob_slip):
+        kind = min(int(u_dob[i] / each), 2)
         new_day = dob_typo(int(birth[i]), kind, asof)
+        if new_day is None and rates.dob_fallback_off_by_one:
+            kind, new_day = 1, dob_typo(int(birth[i]), 1, asof)
         if new_day is not None and new_day != birth[i]:
             birth[i] = new_day
             tags[i].append(names[kind])
@@ -138,10 +161,18 @@ def apply_noise(
         out_kanji = kanji.copy()
         u_kanji = rng.uniform(tag + ":kanji", keys)
         for i in range(n):
-            form, changed = school_kanji(kanji[i], float(u_kanji[i]))
+            form, changed = school_kanji(kanji[i], float(u_kanji[i]), rates)
             if changed:
                 out_kanji[i] = form
                 tags[i].append("variant_kanji")
+        if rates.kana_only_given > 0:
+            u_kana = rng.uniform(tag + ":kana_given", keys)
+            for i in np.flatnonzero(u_kana < rates.kana_only_given):
+                # Mostly hiragana (a child's name on a school form), sometimes katakana.
+                new = kana_only_given(out_kanji[i], reading[i], u_kana[i] < 0.7 * rates.kana_only_given)
+                if new is not None:
+                    out_kanji[i] = new
+                    tags[i].append("given_kana_only")
     out_guardian = None
     if guardian is not None:
         out_guardian = guardian.copy()
@@ -149,8 +180,11 @@ def apply_noise(
         for i in range(n):
             if guardian[i] is None:
                 continue
-            form, changed = school_kanji(guardian[i], float(u_g[i]))
+            form, changed = school_kanji(guardian[i], float(u_g[i]), rates)
             if changed:
                 out_guardian[i] = form
                 tags[i].append("guardian_variant_kanji")
+    for t in tags:
+        if sum(x in SLIP_TAGS for x in t) >= 2:
+            t.append("multi_slip")
     return RecordNoise(kana, out_kanji, birth, out_guardian, tags)

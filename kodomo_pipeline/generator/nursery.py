@@ -16,6 +16,7 @@ import pandas as pd
 from kodomo_pipeline.generator import dates as D
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.frames import make_frame, sex_text
+from kodomo_pipeline.generator.gaiji import has_gaiji, placeholder_mark
 from kodomo_pipeline.generator.noise import apply_noise
 from kodomo_pipeline.generator.places import scaled_names
 from kodomo_pipeline.generator.pupils import Pupils, identities
@@ -95,8 +96,11 @@ def toen_frame(ctx: Context, pupils: Pupils, enr: Enrolments) -> Toen:
     # Identity once per enrolment (the same record every month), with the nursery's typing slips.
     pupil_l = enr.pupil[listed]
     prefer_father = rng.uniform("toen_guardian", pupils.key[pupil_l]) < 0.2
-    ident = identities(ctx, pupils, pupil_l, np.full(len(listed), asof), prefer_father, None)
-    noise = apply_noise(rng, "toen", pupils.key[pupil_l], ident.kana, pupils.birth[pupil_l], asof, None, ident.guardian)
+    ident = identities(ctx, pupils, pupil_l, np.full(len(listed), asof), prefer_father, None, enr.start[listed])
+    rates = ctx.world.preset.record
+    noise = apply_noise(
+        rng, "toen", pupils.key[pupil_l], ident.kana, pupils.birth[pupil_l], asof, rates, None, ident.guardian
+    )
     row_of = np.searchsorted(listed, e)
     pupil = enr.pupil[e]
     key = pupils.key[pupil]
@@ -138,4 +142,8 @@ def toen_frame(ctx: Context, pupils: Pupils, enr: Enrolments) -> Toen:
     frame["_pupil"] = pupil
     order = np.lexsort((m, np.asarray(data["pupil_no"], dtype=str), enr.facility[e]))
     source_key = np.array([f"{names[enr.facility[x]]}:{enr.pupil_no[x]}" for x in listed], dtype=object)
-    return Toen(frame.iloc[order].reset_index(drop=True), listed, source_key, noise.tags)
+    tags = [[*c, *t] for c, t in zip(ident.cases, noise.tags, strict=True)]
+    if placeholder_mark("toen", ctx.town.feeds["toen"], ctx.world.preset.gaiji):
+        for i in np.flatnonzero([has_gaiji(g) for g in noise.guardian]):
+            tags[i].append("gaiji_record")
+    return Toen(frame.iloc[order].reset_index(drop=True), listed, source_key, tags)

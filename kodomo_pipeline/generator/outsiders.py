@@ -35,7 +35,7 @@ class Outsiders:
 
 
 def build_outsiders(ctx: Context) -> Outsiders:
-    """About 2% as many outsiders as timeline children, 30% of them namesakes of a resident child."""
+    """About 2% as many outsiders as timeline children, some of them namesakes of a resident child (preset rate)."""
     w, rng = ctx.world, ctx.rng
     children = np.flatnonzero(w.slot >= CHILD0)
     n = round(len(children) * OUTSIDER_RATE)
@@ -44,9 +44,13 @@ def build_outsiders(ctx: Context) -> Outsiders:
     lo, hi = (int(w.birth[children].min()), int(w.birth[children].max())) if len(children) else (0, 1)
     birth = rng.integers("out_birth", lo, hi + 1, key)
     female = rng.uniform("out_sex", key) < 0.488
-    namesake = rng.uniform("out_namesake", key) < 0.3
+    rates = w.preset.outsiders
+    namesake = rng.uniform("out_namesake", key) < rates.namesake
     ref = children[rng.integers("out_ref", 0, max(len(children), 1), key)] if len(children) else np.zeros(n, np.int64)
     shift = rng.integers("out_shift", 30, 400, key) * np.where(rng.uniform("out_shift_sign", key) < 0.5, -1, 1)
+    if rates.namesake_same_birthday > 0:
+        # Same name, same birthday, another family: only the address and the guardian tell them apart.
+        shift = np.where(rng.uniform("out_same_day", key) < rates.namesake_same_birthday, 0, shift)
     birth = np.where(namesake, w.birth[ref] + shift, birth)
     female = np.where(namesake, w.female[ref], female)
     return Outsiders(key=key, birth=birth, female=female, namesake_of=np.where(namesake, ref, -1))

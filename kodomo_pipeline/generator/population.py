@@ -9,19 +9,23 @@ a later as-of date sees the same people, older, plus newborns.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from kodomo_pipeline.generator import dates as D
+from kodomo_pipeline.generator.cases import foreign_households, foreign_names, similar_given_name
+from kodomo_pipeline.generator.identity import SurnameChanges, draw_surname_changes
 from kodomo_pipeline.generator.names import (
     FULLWIDTH_SPACE,
     pick_given_names,
     registered_form,
     surname_table,
+    to_rare_variant,
 )
 from kodomo_pipeline.generator.places import Addresses, TownPlaces, draw_addresses, relocated
+from kodomo_pipeline.generator.presets import NoisePreset, load_preset
 from kodomo_pipeline.generator.rng import Rng
 
 ASOF_MIN = dt.date(2000, 1, 1)
@@ -94,6 +98,11 @@ class World:
     preg_weeks: np.ndarray
     preg_in_town: np.ndarray  # the mother lived in town when she notified (the notice is the town's)
     preg_late: np.ndarray  # latent: notified late (planted)
+    # identity cases of the noise preset (names.py/identity.py read them; clean/default: none)
+    preset: NoisePreset = field(default_factory=load_preset)
+    surname_changes: SurnameChanges | None = None  # per household (identity.py); None: nobody changes surname
+    close_sibling: np.ndarray | None = None  # per household: second child 10–11 months after the first (cases.py)
+    same_name_of: np.ndarray | None = None  # per household: the household whose first child shares the name, -1
 
     @property
     def n_households(self) -> int:
@@ -109,16 +118,30 @@ class World:
         return np.searchsorted(self.hh, np.arange(self.n_households + 1))
 
 
+def _same_name_pairs(rng: Rng, rate: float, h: np.ndarray) -> np.ndarray:
+    """Per household, the other household whose first child this one's first child is a namesake of (-1: none)."""
+    if rate <= 0:
+        return np.full(len(h), -1, dtype=np.int64)
+    chosen = rng.uniform("same_name", h) < rate
+    other = rng.integers("same_name_of", 0, len(h), h)
+    ok = chosen & (other != h) & ~chosen[other]
+    return np.where(ok, other, -1).astype(np.int64)
+
+
 def _years(rng: Rng, tag: str, lo: float, hi: float, keys: np.ndarray) -> np.ndarray:
     return lo + (hi - lo) * rng.uniform(tag, keys)
 
 
-def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
+def build_world(rng: Rng, places: TownPlaces, population: int, preset: NoisePreset | None = None) -> World:
     """Draw every household and person of the timeline (vectorised over households)."""
+    preset = preset or load_preset()
     n_h = max(1, round(population * HOUSEHOLDS_PER_RESIDENT))
     h = np.arange(n_h, dtype=np.int64)
     htype = rng.choice("htype", TYPE_WEIGHTS, h)
     anchor = rng.integers("anchor", ANCHOR_FIRST, ANCHOR_LAST + 1, h)
+    same_name_of = _same_name_pairs(rng, preset.same_name_residents, h)
+    # The first child of a same-name household is born on the other household's first child's birthday.
+    anchor = np.where(same_name_of >= 0, anchor[np.maximum(same_name_of, 0)], anchor)
     multi = np.isin(htype, (MOTHER_WITH_PARENTS, THREEGEN_A, THREEGEN_B))
 
     # Mother's age at first birth: teen mothers mostly live with their own parents.
@@ -137,8 +160,11 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
     n_events = 1 + rng.choice("n_events", (0.30, 0.47, 0.19, 0.04), h)
     events = np.full((n_h, 4), D.NEVER, dtype=np.int64)
     events[:, 0] = anchor
+    close = (rng.uniform("close_sibling", h) < preset.close_siblings) if preset.close_siblings > 0 else h < 0
     for e in range(1, 4):
         gap = np.clip(2.9 + 1.3 * rng.normal(f"gap{e}", h), 1.05, 8.0)
+        if e == 1:
+            gap = np.where(close, (300 + rng.integers("close_gap", 0, 46, h)) / 365.25, gap)
         nxt = D.add_years(events[:, e - 1], gap)
         ok = (e < n_events) & (nxt <= D.add_years(mother_birth, 46.0))
         events[:, e] = np.where(ok, nxt, D.NEVER)
@@ -191,6 +217,16 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
     u_read = rng.uniform("surname_reading", h)
     surname_reading = np.where(u_read < 0.7, 0, (u_read * 1000).astype(np.int64) % n_read)
     surname_reading = np.minimum(surname_reading, n_read - 1)
+    pair = same_name_of >= 0
+    paired_any = pair.copy()  # both households of a same-name pair keep their surname (no change, not foreign)
+    paired_any[same_name_of[pair]] = True
+    for arr in (surname_idx, surname_form, surname_reading):
+        arr[pair] = arr[same_name_of[pair]]
+
+    surname_changes = draw_surname_changes(
+        rng, preset.surname_change, htype, anchor, divorce, hh_out, surname_idx, len(sur.weights),
+        (htype != SINGLE_FATHER) & ~foreign_households(rng, preset.foreign.households, h) & ~paired_any,
+    )  # fmt: skip
 
     # Latent risk of the household.
     single = np.isin(htype, (SINGLE_MOTHER, MOTHER_WITH_PARENTS, SINGLE_FATHER)) | (divorce < D.NEVER)
@@ -245,6 +281,7 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
     birth[:, CHILD0:] = child_birth
     slots_child = np.arange(CHILD0, SLOTS)
     female[:, CHILD0:] = rng.uniform("child_sex", h[:, None] * SLOT_KEY + slots_child[None, :]) < 0.488
+    female[pair, CHILD0] = female[same_name_of[pair], CHILD0]
 
     # In-town start of each member.
     start[:, GF] = gp_in
@@ -344,6 +381,13 @@ def build_world(rng: Rng, places: TownPlaces, population: int) -> World:
         dd=dd,
         psych=psych,
         **preg,
+        preset=preset,
+        surname_changes=surname_changes if surname_changes.any else None,
+        # Twins at either birth are left out of the close-sibling case (their names follow the twin rule).
+        close_sibling=(close & (events[:, 1] < D.NEVER) & ~twin_event[:, 0] & ~twin_event[:, 1])
+        if close.any()
+        else None,
+        same_name_of=same_name_of if pair.any() else None,
     )
 
 
@@ -405,8 +449,12 @@ class Names:
     kana: np.ndarray
 
 
-def person_names(world: World, persons: np.ndarray) -> Names:
-    """Names of the given persons: household surname (partners their own), given name by sex and cohort."""
+def person_names(world: World, persons: np.ndarray, day: int | np.ndarray | None = None) -> Names:
+    """Names of the given persons on `day` (the registry's then; None: the first surname).
+
+    Household surname (partners their own), given name by sex and cohort; a mother and her children take
+    the household's new surname from the day the registry changes it (identity.py).
+    """
     rng = world.rng
     sur = surname_table()
     hh = world.hh[persons]
@@ -415,20 +463,103 @@ def person_names(world: World, persons: np.ndarray) -> Names:
     s_idx = np.where(own, rng.choice("partner_surname", sur.weights, key), world.surname_idx[hh])
     s_form = np.where(own, 0, world.surname_form[hh])
     s_read = np.where(own, 0, world.surname_reading[hh])
+    changes = world.surname_changes
+    if changes is not None and day is not None:
+        slot = world.slot[persons]
+        renamed = ((slot == MOTHER) | (slot >= CHILD0)) & (np.asarray(day) >= changes.day[hh])
+        s_idx = np.where(renamed, changes.surname_idx[hh], s_idx)
+        s_form = np.where(renamed, 0, s_form)
+        s_read = np.where(renamed, 0, s_read)
     s_read = np.minimum(s_read, sur.n_readings[s_idx] - 1)
     surname_reg = sur.forms[s_idx, s_form]
+    if world.preset.gaiji.rare_variant > 0:
+        # 𠮷 (つちよし) for 吉 in some families' registered surname: outside cp932, so a 外字 in every cp932 export.
+        rare = ~own & (rng.uniform("gaiji_rare", hh) < world.preset.gaiji.rare_variant)
+        surname_reg = np.where(rare, [to_rare_variant(s) for s in surname_reg], surname_reg)
     surname_std = sur.forms[s_idx, 0]
     surname_kana = sur.readings[s_idx, s_read]
     year, _, _ = D.ymd(world.birth[persons])
     given_std, given_kana = pick_given_names(rng, "given", world.female[persons], year, key)
     _distinct_twin_names(world, persons, year, given_std, given_kana)
+    _close_sibling_names(world, persons, year, given_std, given_kana)
+    _same_name_children(world, persons, given_std, given_kana)
     given_reg = registered_form(rng, "given_variant", given_std, 0.08, key)
     kanji = np.array([f"{s}{FULLWIDTH_SPACE}{g}" for s, g in zip(surname_reg, given_reg, strict=True)], dtype=object)
     kanji_std = np.array(
         [f"{s}{FULLWIDTH_SPACE}{g}" for s, g in zip(surname_std, given_std, strict=True)], dtype=object
     )
     kana = np.array([f"{s}{FULLWIDTH_SPACE}{g}" for s, g in zip(surname_kana, given_kana, strict=True)], dtype=object)
+    foreign = is_foreign(world, hh) & ~own
+    if foreign.any():
+        f = np.flatnonzero(foreign)
+        written, reading, _ = foreign_names(rng, world.preset.foreign.romaji, hh[f], key[f], world.female[persons[f]])
+        kanji[f], kanji_std[f], kana[f] = written, written, reading
     return Names(kanji, kanji_std, kana)
+
+
+def is_foreign(world: World, hh: np.ndarray) -> np.ndarray:
+    """Foreign-national households of the preset (never one of a same-name pair)."""
+    foreign = foreign_households(world.rng, world.preset.foreign.households, hh)
+    if world.same_name_of is not None and foreign.any():
+        foreign &= ~_paired(world)[hh]
+    return foreign
+
+
+def _paired(world: World) -> np.ndarray:
+    """Households of a same-name pair (either side)."""
+    assert world.same_name_of is not None
+    out = world.same_name_of >= 0
+    out[world.same_name_of[out]] = True
+    return out
+
+
+def first_child(world: World, hh: np.ndarray) -> np.ndarray:
+    """Person index of each household's first child (slot CHILD0), -1 when there is none."""
+    want = np.asarray(hh, dtype=np.int64) * SLOT_KEY + CHILD0
+    pos = np.minimum(np.searchsorted(world.pkey, want), len(world.pkey) - 1)
+    return np.where(world.pkey[pos] == want, pos, -1)
+
+
+def _close_sibling_names(
+    world: World, persons: np.ndarray, year: np.ndarray, given: np.ndarray, kana: np.ndarray
+) -> None:
+    """The second child of a close-sibling household gets a name like the first's (same first kanji or kana)."""
+    if world.close_sibling is None:
+        return
+    hh = world.hh[persons]
+    second = world.close_sibling[hh] & (world.birth_event[persons] == 1) & ~world.twin[persons]
+    idx = np.flatnonzero(second)
+    if not len(idx):
+        return
+    elder = first_child(world, hh[idx])
+    ok = elder >= 0
+    idx, elder = idx[ok], elder[ok]
+    e_year, _, _ = D.ymd(world.birth[elder])
+    e_given, e_kana = pick_given_names(world.rng, "given", world.female[elder], e_year, world.pkey[elder])
+    eras = np.where(year[idx] < 1972, "o", np.where(year[idx] < 1994, "m", "n"))
+    for j, i in enumerate(idx):
+        p = persons[i]
+        similar = similar_given_name(
+            world.rng, bool(world.female[p]), str(eras[j]), e_given[j], e_kana[j], int(world.pkey[p])
+        )
+        if similar is not None:
+            given[i], kana[i] = similar
+
+
+def _same_name_children(world: World, persons: np.ndarray, given: np.ndarray, kana: np.ndarray) -> None:
+    """The first child of a same-name household takes the paired household's first child's given name."""
+    if world.same_name_of is None:
+        return
+    hh = world.hh[persons]
+    other = world.same_name_of[hh]
+    idx = np.flatnonzero((other >= 0) & (world.slot[persons] == CHILD0))
+    if not len(idx):
+        return
+    ref = first_child(world, other[idx])
+    ok = ref >= 0
+    idx, ref = idx[ok], ref[ok]
+    r_year, _, _ = D.ymd(world.birth[ref])
+    given[idx], kana[idx] = pick_given_names(world.rng, "given", world.female[ref], r_year, world.pkey[ref])
 
 
 def _distinct_twin_names(

@@ -140,9 +140,22 @@ def roster(ctx: Context, pupils: Pupils, recs: SchoolRecords) -> Roster:
     )
     school_i = np.where(resident, school_i, out_school)
     prefer_father = rng.uniform("school_guardian", pupils.key[pupil]) < 0.55
-    ident = identities(ctx, pupils, pupil, day, prefer_father, old)
+    ident = identities(ctx, pupils, pupil, day, prefer_father, old, recs.start[r])
     rec_key = pupils.key[pupil] * 4 + recs.k[r]
-    noise = apply_noise(rng, "school", rec_key, ident.kana, pupils.birth[pupil], asof, ident.kanji, ident.guardian)
+    noise = apply_noise(
+        rng,
+        "school",
+        rec_key,
+        ident.kana,
+        pupils.birth[pupil],
+        asof,
+        ctx.world.preset.record,
+        ident.kanji,
+        ident.guardian,
+    )
+    for case, tags in zip(ident.cases, noise.tags, strict=True):
+        tags[:0] = case
+    address = _drop_addresses(rng, rec_key, ident.address, ctx.world.preset.record.no_address, noise.tags)
     fy = D.fiscal_year(day)
     # Indicators the school holds.
     hh_spell, s_start, s_end = assistance_spells(ctx)
@@ -167,7 +180,7 @@ def roster(ctx: Context, pupils: Pupils, recs: SchoolRecords) -> Roster:
         "birth_date": noise.birth,
         "sex": sex_text(pupils.female[pupil]),
         "guardian_name": noise.guardian,
-        "address": ident.address,
+        "address": address,
         "shugaku_enjo": flags(enjo),
         "tokubetsu_shien": flags(shien),
         "qu_result": qu_text,
@@ -180,6 +193,19 @@ def roster(ctx: Context, pupils: Pupils, recs: SchoolRecords) -> Roster:
     frame["_rec"] = r
     order = np.argsort(np.asarray(data["student_no"], dtype=str), kind="stable")
     return Roster(r[order], grade[order], frame.iloc[order].reset_index(drop=True), [noise.tags[i] for i in order])
+
+
+def _drop_addresses(
+    rng: Rng, rec_key: np.ndarray, address: np.ndarray, rate: float, tags: list[list[str]]
+) -> np.ndarray:
+    """Records the school keeps without an address (an unfinished transfer form, a shelter): tagged `no_address`."""
+    if rate <= 0:
+        return address
+    out = address.copy()
+    for i in np.flatnonzero(rng.uniform("school_no_address", rec_key) < rate):
+        out[i] = None
+        tags[i].append("no_address")
+    return out
 
 
 def grades_text(rng: Rng, key: np.ndarray, grade: np.ndarray, fy: np.ndarray) -> np.ndarray:

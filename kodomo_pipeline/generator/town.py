@@ -24,6 +24,8 @@ from kodomo_pipeline.generator.checkups import kenshin_frame
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.defects import Defect, apply_defects, plan_defects
 from kodomo_pipeline.generator.frames import sex_text
+from kodomo_pipeline.generator.gaiji import apply_placeholders, has_gaiji, in_cp932, placeholder_mark
+from kodomo_pipeline.generator.name_history import earlier_registry_days, name_history_frame
 from kodomo_pipeline.generator.nursery import enrolments, toen_frame
 from kodomo_pipeline.generator.outsiders import outsider_identity
 from kodomo_pipeline.generator.places import TownPlaces, town_places
@@ -34,9 +36,11 @@ from kodomo_pipeline.generator.population import (
     RELATIONSHIPS,
     World,
     build_world,
+    first_child,
     take_snapshot,
 )
 from kodomo_pipeline.generator.pregnancy import ninpu_frame, ninshin_frame, sango_frame
+from kodomo_pipeline.generator.presets import load_preset
 from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.registry import STATUS, jumin_frame
 from kodomo_pipeline.generator.risk import ALERT_COLUMNS, score
@@ -72,6 +76,7 @@ class GenerationSummary:
     truth_files: dict[str, Path]
     defects: int
     trailing_blank_line: tuple[str, ...]
+    earlier_registry: tuple[Path, ...] = ()  # older jumin extracts written for name history (hard preset)
 
 
 def _town_seed(seed: int, town: str) -> int:
@@ -79,14 +84,16 @@ def _town_seed(seed: int, town: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{town}".encode(), digest_size=8).digest(), "little")
 
 
-def build_town_world(town: TownConfig, population: int | None, seed: int) -> tuple[Rng, TownPlaces, World, int]:
-    """The town's whole timeline for a seed (the same people whatever the as-of date), and its population."""
+def build_town_world(
+    town: TownConfig, population: int | None, seed: int, noise: str = "default"
+) -> tuple[Rng, TownPlaces, World, int]:
+    """The town's whole timeline for a seed and noise preset (the same people whatever the as-of date)."""
     population = int(population or town.population)
     if population < 100:
         raise ValueError("population must be at least 100")
     rng = Rng(_town_seed(seed, town.town))
     places = town_places(town.town, town.name_ja, town.prefecture)
-    return rng, places, build_world(rng, places, population), population
+    return rng, places, build_world(rng, places, population, load_preset(noise)), population
 
 
 def _town_digit(town: str) -> int:
@@ -111,12 +118,16 @@ def generate_town(
     population: int | None = None,
     seed: int = 0,
     defect_rate: float = 0.0005,
+    noise: str = "default",
 ) -> GenerationSummary:
-    """Write every feed of `town` as of `asof` to out_dir and the ground truth to truth_dir."""
+    """Write every feed of `town` as of `asof` to out_dir and the ground truth to truth_dir.
+
+    `noise` names a preset of noise_presets.yaml (clean, default, hard): how often each identity case occurs.
+    """
     if not ASOF_MIN <= asof <= ASOF_MAX:
         raise ValueError(f"as-of date must be between {ASOF_MIN} and {ASOF_MAX}")
     out_dir, truth_dir = Path(out_dir), Path(truth_dir)
-    rng, places, world, population = build_town_world(town, population, seed)
+    rng, places, world, population = build_town_world(town, population, seed, noise)
     snap = take_snapshot(world, D.day(asof))
     ctx = Context(town, places, rng, world, snap, asof, _town_digit(town.town), population)
     ctx.check_id_space()
@@ -130,6 +141,13 @@ def generate_town(
         "persons": truth.write_persons(_persons(ctx, pupils, link_rows), truth_dir / "persons.csv"),
         "defects": truth.write_defects(written.defects, truth_dir / "defects.csv"),
     }
+    earlier: list[Path] = []
+    if world.surname_changes is not None:
+        # Name history in the same inbox: the registry extracts that still show the old surnames.
+        if pupils is not None:
+            earlier = _write_earlier_registry(ctx, earlier_registry_days(ctx, pupils, link_rows), out_dir)
+        history = name_history_frame(ctx, ctx.snap.persons)
+        truth_files["name_history"] = truth.write_name_history(history, truth_dir / "name_history.csv")
     if "jumin" in written.clean:
         pupil_person = pupils.person if pupils is not None else np.zeros(0, dtype=np.int64)
         planted = score(ctx, written.clean, pupil_person)
@@ -146,7 +164,21 @@ def generate_town(
         truth_files=truth_files,
         defects=len(written.defects),
         trailing_blank_line=tuple(written.trailing),
+        earlier_registry=tuple(earlier),
     )
+
+
+def _write_earlier_registry(ctx: Context, days: list[int], out_dir: Path) -> list[Path]:
+    """jumin_<date>.csv for each earlier extract date (no planted defects): the registry as it was then."""
+    paths = []
+    if "jumin" not in ctx.town.feeds:
+        return paths
+    for day in days:
+        snap = take_snapshot(ctx.world, day)
+        date = D.EPOCH + dt.timedelta(days=day)
+        then = Context(ctx.town, ctx.places, ctx.rng, ctx.world, snap, date, ctx.town_digit, ctx.population)
+        paths.append(_write_feeds(then, {"jumin": jumin_frame(then)}, out_dir, 0.0).files["jumin"])
+    return paths
 
 
 def _build_frames(ctx: Context, pupils: Pupils | None) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame]]:
@@ -194,7 +226,7 @@ def _write_feeds(ctx: Context, frames: dict[str, pd.DataFrame], out_dir: Path, d
     out = _Written({}, {}, [], [], {})
     for feed in sorted(frames):
         layout = ctx.town.feeds[feed]
-        frame = _restrict(frames[feed], layout)
+        frame = apply_placeholders(_restrict(frames[feed], layout), feed, layout, ctx.world.preset.gaiji)
         path = out_dir / f"{feed}_{stamp}.csv"
         salt = np.array([zlib.crc32(feed.encode())])
         blank = bool(ctx.rng.uniform("trailing_blank", salt)[0] < TRAILING_BLANK_SHARE)
@@ -222,7 +254,15 @@ def _links(
     rid[resident] = ctx.resident_ids(person[resident])
     uid = np.where(person >= 0, truth.person_uid(np.maximum(person, 0)), truth.outsider_uid(np.maximum(outsider, 0)))
     namesake = (outsider >= 0) & (pupils.outsiders.namesake_of[np.maximum(outsider, 0)] >= 0)
-    tags = [";".join([*t, "namesake"] if ns else t) for t, ns in zip(noise, namesake, strict=True)]
+    ref = pupils.outsiders.namesake_of[np.maximum(outsider, 0)]
+    same_day = namesake & (pupils.birth[pupil] == ctx.world.birth[np.maximum(ref, 0)])
+    extra = [
+        ["namesake", "namesake_same_birthday"] if sd else ["namesake"] if ns else []
+        for ns, sd in zip(namesake, same_day, strict=True)
+    ]
+    _gaiji_tags(ctx, person, resident, extra)
+    _household_case_tags(ctx, person, extra)
+    tags = [";".join([*t, *x]) for t, x in zip(noise, extra, strict=True)]
     return pd.DataFrame(
         {
             "feed": feed,
@@ -234,6 +274,48 @@ def _links(
             "_pupil": pupil,
         }
     )
+
+
+def _household_case_tags(ctx: Context, person: np.ndarray, extra: list[list[str]]) -> None:
+    """close_sibling (both children of the pair) and namesake_resident (both first children of the pair)."""
+    w = ctx.world
+    ok = person >= 0
+    p = np.maximum(person, 0)
+    hh = w.hh[p]
+    if w.close_sibling is not None:
+        close = ok & w.close_sibling[hh] & np.isin(w.birth_event[p], (0, 1)) & (w.slot[p] >= CHILD0)
+        for i in np.flatnonzero(close):
+            extra[i].append("close_sibling")
+    if w.same_name_of is not None:
+        # Both first children must be in this extract (the other one may have moved away or grown up).
+        a = np.flatnonzero(w.same_name_of >= 0)
+        b = w.same_name_of[a]
+        ca, cb = first_child(w, a), first_child(w, b)
+        both = (ca >= 0) & (cb >= 0) & ctx.in_extract[np.maximum(ca, 0)] & ctx.in_extract[np.maximum(cb, 0)]
+        paired = np.zeros(w.n_households, dtype=bool)
+        paired[a[both]] = paired[b[both]] = True
+        same = ok & paired[hh] & (w.slot[p] == CHILD0)
+        for i in np.flatnonzero(same):
+            extra[i].append("namesake_resident")
+
+
+def _gaiji_tags(ctx: Context, person: np.ndarray, resident: np.ndarray, extra: list[list[str]]) -> None:
+    """gaiji_rare (the registered name has a character cp932 lacks) and gaiji_registry (the cp932 registry
+    export shows a placeholder in the child's name), for resident children."""
+    rates = ctx.world.preset.gaiji
+    if rates.rare_variant <= 0 and not rates.registry_placeholder:
+        return
+    rows = np.flatnonzero(resident)
+    if not len(rows):
+        return
+    jumin = ctx.town.feeds.get("jumin")
+    registry_marks = jumin is not None and bool(placeholder_mark("jumin", jumin, rates))
+    kanji = ctx.names(person[rows]).kanji
+    for i, name in zip(rows, kanji, strict=True):
+        if any(not in_cp932(ch) for ch in name):
+            extra[i].append("gaiji_rare")
+        if registry_marks and has_gaiji(name):
+            extra[i].append("gaiji_registry")
 
 
 def _persons(ctx: Context, pupils: Pupils | None, link_rows: list[pd.DataFrame]) -> pd.DataFrame:
