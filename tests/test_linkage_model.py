@@ -479,6 +479,7 @@ def _pairs(rows: list[tuple[str, str, float, int, int]]) -> pd.DataFrame:
         frame[f"mw_{name}"] = 0.1
     frame["mw_birth_date"] = 9.0
     frame["mw_guardian"] = -2.0
+    frame["gamma_guardian"], frame["gamma_address"] = 3, -1  # the guardian is a household adult; no address
     frame["gamma_given_kana"] = frame.pop("g")
     frame["gamma_birth_date"] = frame.pop("d")
     return frame
@@ -525,6 +526,20 @@ def test_guards_send_doubtful_bests_to_review() -> None:
     assert got.loc["toen|F:4", "candidate_resident_id"] is None
     assert got.loc["toen|F:2", "candidate_resident_id"] == "R1"
     assert got.loc["toen|F:0", "top_comparisons"] == "birth date +, guardian -"  # |weight| < 0.5 is not named
+
+
+def test_household_evidence_guards() -> None:
+    """A changed surname needs the household to agree; a household that can be compared and disagrees → review."""
+    records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(4)])
+    pairs.loc[0, "gamma_surname_kana"] = 0  # surname differs, guardian a household adult: matched
+    pairs.loc[1, ["gamma_surname_kana", "gamma_guardian"]] = [0, -1]  # surname differs, nothing else: review
+    pairs.loc[2, "gamma_guardian"] = 1  # guardian not of the household, no address: review
+    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # … but the same address: matched
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert got["status"].tolist() == ["matched", "review", "review", "matched"]
+    assert got["reason"].tolist()[1:3] == ["surname differs without household evidence", "household disagrees"]
+    assert got.loc["toen|F:2", "resident_id"] == "R3"  # a review row names its candidate
 
 
 def test_twin_guard_on_hand_built_pairs() -> None:

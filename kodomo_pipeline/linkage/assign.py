@@ -8,6 +8,8 @@ did not change, then the model's best candidate, held back by three guards:
   automatically (that is how a sibling, or a same-named child whose own registry row is missing, looks);
 - a surname that differs (under every name the child had at T) is matched automatically only with household
   evidence beside given name and birth date: the guardian's given name or the address;
+- where the household can be compared (guardian or address known) and none of it agrees, a person decides:
+  that is how a same-named child born the same day in another family looks;
 - two residents in the match band with close scores for one record go to review.
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
@@ -171,7 +173,8 @@ def assign_links(
     Sorted by feed and source key, so that the output does not depend on the order the records come in.
     Reasons: 'decision: accepted', 'decision: conflicting accepts', 'kept from previous run',
     'twin: decided by given name', 'twin guard', 'twin guard: score in review band', 'given name disagrees',
-    'birth date disagrees', 'surname differs without household evidence', 'several candidates',
+    'birth date disagrees', 'surname differs without household evidence', 'household disagrees',
+    'several candidates',
     'score in match band', 'score in review band', 'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
     A review row's resident_id is its best candidate (spec/outputs.md), for staff to confirm.
@@ -306,16 +309,17 @@ def assign_links(
     rival = r_top.index.isin(rivals)
     p_rest = r_top["match_probability"].to_numpy()
     resident = r_top["resident_id"].to_numpy()
-    surname_backed = (
-        (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS)
-        | (r_top["gamma_guardian"].to_numpy() >= GUARDIAN_GIVEN)
-        | (r_top["gamma_address"].to_numpy() >= ADDRESS_SIMILAR)
-    )
-    ok = given_ok & dob_ok & surname_backed
+    guardian, address = r_top["gamma_guardian"].to_numpy(), r_top["gamma_address"].to_numpy()
+    household_agrees = (guardian >= GUARDIAN_GIVEN) | (address >= ADDRESS_SIMILAR)
+    household_known = (guardian >= 0) | (address >= 0)  # -1: NULL on one side
+    surname_backed = (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS) | household_agrees
+    household_ok = household_agrees | ~household_known
+    ok = given_ok & dob_ok & surname_backed & household_ok
     cases = [
         (~given_ok, "review", "given name disagrees"),
         (given_ok & ~dob_ok, "review", "birth date disagrees"),
         (given_ok & dob_ok & ~surname_backed, "review", "surname differs without household evidence"),
+        (given_ok & dob_ok & surname_backed & ~household_ok, "review", "household disagrees"),
         (ok & rival, "review", "several candidates"),
         (ok & ~rival & (p_rest >= bands.match), "matched", "score in match band"),
         (ok & ~rival & (p_rest < bands.match), "review", "score in review band"),
