@@ -9,7 +9,9 @@ town. The registry rows go into the town database as snapshots (valid_jumin + in
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -20,7 +22,7 @@ from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
-from kodomo_pipeline.linkage.model import KANJI_CONFIRMS_KANA_SLIP, LinkageModelResult, score_pairs
+from kodomo_pipeline.linkage.model import KANJI_CONFIRMS_KANA_SLIP, ChartTargets, LinkageModelResult, score_pairs
 from kodomo_pipeline.linkage.normalize import kanji_key
 from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -89,6 +91,7 @@ class Linked:
     records: pd.DataFrame
     result: LinkageModelResult
     crosswalk: pd.DataFrame
+    charts: Path
 
     def __repr__(self) -> str:  # pytest shows this beside a failing test: counts only
         return f"Linked({len(self.persons)} persons, {len(self.records)} records)"
@@ -162,9 +165,10 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Linked:
         _snapshot(con, "f" * 64, LATER, LATER_NAMES, like=None)
         persons = build_link_persons(con, ASOF)
         records = pd.concat([build_link_records(con, ASOF), _records()], ignore_index=True)
-        result = score_pairs(con, persons, records, seed=42)
+        charts = ChartTargets(work / "out" / "reports" / "linkage_model", work / "out" / "linkage_viewer.html", "x")
+        result = score_pairs(con, persons, records, seed=42, charts=charts)
     crosswalk = assign_links(result.pairs, records, persons, Bands())
-    return Linked(persons, records, result, crosswalk)
+    return Linked(persons, records, result, crosswalk, work / "out")
 
 
 def _row(linked: Linked, key: str) -> pd.Series:
@@ -242,3 +246,18 @@ def test_same_name_same_birthday_outsider_is_never_matched(linked: Linked) -> No
     assert row["status"] != "matched", f"reason {row['reason']}"
     pair = _pair(linked, "99200009", "H100000015")
     assert float(pair["match_probability"].iloc[0]) < Bands().match
+
+
+def test_splink_charts_are_offline_and_parameter_charts_hold_no_record(linked: Linked) -> None:
+    written = linked.result.charts
+    expected = {"match_weights", "m_u_parameters", "tf_surname_kana", "tf_given_kana", "comparison_viewer"}
+    assert set(written) == expected
+    rare = {kana for _, _, _, kana, *_ in REGISTRY} | {kanji for _, _, kanji, *_ in REGISTRY}
+    for name, path in written.items():
+        html = path.read_text(encoding="utf-8")
+        remote = len(re.findall(r"""<(?:script|link)[^>]+(?:src|href)=["']https?://""", html))
+        assert remote == 0, f"{name}: {remote} scripts or styles from the network"
+        if name != "comparison_viewer":
+            assert path.is_relative_to(linked.charts / "reports")
+            shown = sum(part in html for value in rare for part in value.split("　") if len(part) >= 2)
+            assert shown == 0, f"{name}: {shown} hand-made name parts in a parameter chart"

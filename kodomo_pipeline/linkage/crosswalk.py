@@ -11,7 +11,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
-from kodomo_pipeline.linkage.model import COMPARISONS, score_pairs
+from kodomo_pipeline.linkage.model import COMPARISONS, ChartTargets, score_pairs
 from kodomo_pipeline.storage.ingest_tables import insert_frame, read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
@@ -38,6 +39,7 @@ class LinkageRun:
     records: pd.DataFrame
     model_json: dict
     blocking_counts: dict[str, int]
+    charts: dict[str, Path] = field(default_factory=dict)
 
 
 def fingerprint(records: pd.DataFrame) -> pd.Series:
@@ -135,21 +137,35 @@ def link_attendance(con: duckdb.DuckDBPyConnection, asof: dt.date) -> tuple[int,
 
 
 def run_linkage(
-    con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, bands: Bands, model_json: dict | None = None
+    con: duckdb.DuckDBPyConnection,
+    asof: dt.date,
+    run_id: str,
+    bands: Bands,
+    model_json: dict | None = None,
+    out_dir: Path | None = None,
 ) -> LinkageRun:
-    """名寄せ at T: train (or reuse `model_json`), score, assign with staff decisions and last night's links."""
+    """名寄せ at T: train (or reuse `model_json`), score, assign with staff decisions and last night's links.
+
+    With `out_dir` (the town's output folder), Splink's charts are written too: the model's under
+    reports/linkage_model/, the comparison viewer (records) as linkage_viewer_<YYYYMMDD>.html.
+    """
     persons = build_link_persons(con, asof)
     records = build_link_records(con, asof)
     records["record_id"] = records["unique_id"]
     records["fingerprint"] = fingerprint(records)
-    scored = score_pairs(con, persons, records, model_json=model_json)
+    charts = None
+    if out_dir is not None:
+        stamp = f"{asof:%Y%m%d}"
+        viewer = out_dir / f"linkage_viewer_{stamp}.html"
+        charts = ChartTargets(out_dir / "reports" / "linkage_model", viewer, stamp)
+    scored = score_pairs(con, persons, records, model_json=model_json, charts=charts)
     crosswalk = assign_links(scored.pairs, records, persons, bands, load_decisions(con, asof), load_previous(con, asof))
     crosswalk = crosswalk.merge(
         records[["record_id", "fingerprint", "_file", "_sha256", "_row"]], on="record_id", how="left"
     )
     crosswalk["field_weights"] = field_weights(crosswalk, scored.pairs, scored.model_json)
     _store(con, crosswalk, asof, run_id, scored.model_json)
-    return LinkageRun(crosswalk, persons, records, scored.model_json, scored.blocking_counts)
+    return LinkageRun(crosswalk, persons, records, scored.model_json, scored.blocking_counts, scored.charts)
 
 
 def feed_figures(crosswalk: pd.DataFrame) -> dict[str, dict[str, float]]:

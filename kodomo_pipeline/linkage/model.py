@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -70,6 +72,53 @@ class LinkageModelResult:
     pairs: pd.DataFrame
     model_json: dict
     blocking_counts: dict[str, int]
+    charts: dict[str, Path] = field(default_factory=dict)  # chart name → file written (see write_charts)
+
+
+@dataclass(frozen=True)
+class ChartTargets:
+    """Where Splink's own charts go. `parameters`: model parameters only (match weights, m/u, the most frequent
+    names' tf adjustments) — may be linked from asset metadata. `viewer`: the comparison viewer dashboard, which
+    holds example records (names, birth dates): only ever under out/<town>/, never in metadata."""
+
+    parameters: Path
+    viewer: Path | None = None
+    stamp: str = ""
+
+
+TF_COMPARISONS = ("surname_kana", "given_kana")
+# Splink inlines its scripts, but the comparison viewer still links a web font (fonts.googleapis.com): on a closed
+# network that is a request that cannot succeed. The page falls back to the local font without it.
+_REMOTE_LINK = re.compile(r"""<link[^>]+href=["']https?://[^>]*>\s*""")
+TF_MOST_FREQUENT = 10  # the tf chart shows the most frequent names only: a rare name could point at a family
+
+
+def write_charts(linker: Linker, predicted: Any, targets: ChartTargets) -> dict[str, Path]:
+    """Splink's charts as self-contained HTML (vega inlined: the town's network has no internet)."""
+    targets.parameters.mkdir(parents=True, exist_ok=True)
+    suffix = f"_{targets.stamp}" if targets.stamp else ""
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+    }
+    for name in TF_COMPARISONS:
+        charts[f"tf_{name}"] = linker.visualisations.tf_adjustment_chart(
+            name, n_most_freq=TF_MOST_FREQUENT, n_least_freq=0
+        )
+    written = {}
+    for name, chart in charts.items():
+        path = targets.parameters / f"linkage_{name}{suffix}.html"
+        chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
+        written[name] = path
+    if targets.viewer is not None:
+        targets.viewer.parent.mkdir(parents=True, exist_ok=True)
+        linker.visualisations.comparison_viewer_dashboard(
+            predicted, str(targets.viewer), overwrite=True, num_example_rows=2
+        )
+        written["comparison_viewer"] = targets.viewer
+    for path in written.values():
+        path.write_text(_REMOTE_LINK.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
+    return written
 
 
 def _raw_kana(part: str | None) -> str | None:
@@ -481,6 +530,7 @@ def score_pairs(
     records: pd.DataFrame,
     seed: int = 42,
     model_json: dict | None = None,
+    charts: ChartTargets | None = None,
 ) -> LinkageModelResult:
     """Train on this town's data (or take `model_json`, a model trained earlier: the backtest reuses one across
     replayed dates), score the blocked pairs, and leave no __splink__ table behind.
@@ -514,6 +564,8 @@ def score_pairs(
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
             predicted = linker.inference.predict(warning_mode="never")
             lap("predict")
+            written = write_charts(linker, predicted, charts) if charts is not None else {}
+            lap("charts")
             pairs = _pairs(con, predicted.physical_name)
             lap("fetch")
         finally:
@@ -528,7 +580,7 @@ def score_pairs(
     counts = pairs["match_key"].value_counts()
     blocking_counts = {name: int(counts.get(i, 0)) for i, name in enumerate(names)}
     _log.info("linkage: %d pairs scored in %.1f s", len(pairs), time.perf_counter() - started)
-    return LinkageModelResult(pairs.drop(columns="match_key"), model, blocking_counts)
+    return LinkageModelResult(pairs.drop(columns="match_key"), model, blocking_counts, written)
 
 
 def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, lap: Callable[[str], None]) -> dict:
