@@ -27,20 +27,32 @@ def run_child(script: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def prepare_town(town_name: str, work: Path, population: int | None, seed: int) -> float:
-    """Generate the town into work/inbox and ingest every feed into work/home; returns the generation seconds."""
+def prepare_town(town_name: str, work: Path, population: int | None, seed: int, **generator_options: object) -> float:
+    """Generate the town into work/inbox and ingest every feed into work/home; returns the generation seconds.
+
+    `generator_options` go to generate_town as they are (e.g. noise="hard").
+    """
     from kodomo_pipeline.config import load_towns
     from kodomo_pipeline.generator import generate_town
+    from kodomo_pipeline.ingest.inbox import list_snapshots, newest_snapshot
     from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
     from kodomo_pipeline.storage.town_db import open_town_db
 
     town = load_towns()[town_name]
     inbox, home = work / "inbox", work / "home"
     t0 = time.perf_counter()
-    generate_town(town, inbox, work / "truth", ASOF, population, seed)
+    generate_town(town, inbox, work / "truth", ASOF, population, seed, **generator_options)
     generated = time.perf_counter() - t0
     paths = TownPaths.for_town(town, home, inbox)
     with open_town_db(town.database(home)) as con:
+        # Earlier registry extracts in the inbox (the hard preset writes the ones that show old surnames) are
+        # ingested as the nights they stand for would have: each as the current snapshot of its own run.
+        newest = newest_snapshot(inbox, "jumin")
+        for snapshot in list_snapshots(inbox, {"jumin"}):
+            if newest is not None and snapshot.extract_date < newest.extract_date:
+                run_id = f"benchmark-{snapshot.extract_date:%Y%m%d}"
+                ingest_raw(con, town, "jumin", paths, run_id, snapshot.extract_date)
+                validate_feed(con, town, "jumin", run_id)
         for feed in town.feeds:
             ingest_raw(con, town, feed, paths, "benchmark", None)
             validate_feed(con, town, feed, "benchmark")

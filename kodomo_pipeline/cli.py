@@ -308,6 +308,34 @@ def explain(
     click.echo(f"{town.town}: explanation of {alert_id} (as of {explanation.as_of}) written to {target}")
 
 
+@main.command()
+@click.option("--town", required=True, type=TownParam())
+@click.option("--asof", callback=parse_date, default=None, help="decisions up to YYYY-MM-DD (default: newest extract)")
+def calibrate(town: TownConfig, asof: dt.date | None) -> None:
+    """名寄せ thresholds from every staff decision so far: precision / recall per threshold, a suggestion.
+
+    Writes out/<town>/reports/linkage_calibration_<YYYYMMDD>.html/.csv; prints counts and thresholds only.
+    The thresholds stay in resources/towns/<town>.yaml (linkage) for a person to change.
+    """
+    from kodomo_pipeline.linkage.calibrate import calibrate as run_calibration
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    root = data_root()
+    day = asof or _judged_date(town, root)
+    with open_town_db(town.database(root)) as con:
+        cal = run_calibration(con, town, day, town.output(root))
+    shown = {
+        k: f"{v:.4f}" if v is not None else "-"
+        for k, v in (("match", cal.suggested_match), ("review", cal.suggested_review))
+    }
+    click.echo(
+        f"{town.town}: {cal.labels} decisions ({cal.accepted} same child, {cal.rejected} different) as of {day}; "
+        f"now match {town.linkage.match_threshold} / review {town.linkage.review_threshold}; "
+        f"suggested match {shown['match']} / review {shown['review']}; "
+        f"m from labels: {'yes' if cal.m_from_labels else 'not yet'}; report {cal.paths['calibration_html']}"
+    )
+
+
 @main.command("rules")
 @click.option(
     "--out",

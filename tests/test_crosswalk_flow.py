@@ -138,3 +138,39 @@ def test_review_list_and_template_are_written(root: Path) -> None:
     assert "名寄せ確認リスト" in html and "http" not in html.lower().replace("http-equiv", "")
     with (out / f"meiyose_kekka_template_{T1:%Y%m%d}.csv").open(encoding="utf-8-sig", newline="") as handle:
         assert next(csv.reader(handle)) == ["対象", "元キー", "宛名番号", "判定", "確認日"]
+
+
+def test_review_page_has_evidence_and_the_audit_sample(root: Path) -> None:
+    """Review rows carry their candidate; the page shows per-field evidence and the town's audit sample size."""
+    town = load_towns()["kawashima"]
+    out = root / "out" / "kawashima"
+    html = (out / f"review_{T1:%Y%m%d}.html").read_text(encoding="utf-8")
+    with duckdb.connect(str(town.database(root)), read_only=True) as con:
+        review, without, matched = con.execute(
+            """SELECT count(*) FILTER (WHERE status = 'review'),
+                      count(*) FILTER (WHERE status = 'review' AND resident_id IS DISTINCT FROM candidate_resident_id),
+                      count(*) FILTER (WHERE status = 'matched' AND reason NOT LIKE 'decision%')
+               FROM crosswalk_history WHERE as_of = ?""",
+            [T1],
+        ).fetchall()[0]
+    assert without == 0, "a review row without its candidate as resident_id"
+    audited = min(town.linkage.audit_sample, matched)
+    assert audited > 0 and "抜き取り確認" in html and "項目ごとの根拠" in html
+    template = pd.read_csv(out / f"meiyose_kekka_template_{T1:%Y%m%d}.csv", dtype=str, encoding="utf-8-sig")
+    assert len(template) == review + audited
+    assert html.count('class="pair"') == review + audited
+
+
+def test_calibrate_uses_the_staff_decisions_as_labels(root: Path) -> None:
+    """After the decisions of the second night, `kodomo calibrate` scores them (counts only on the terminal)."""
+    result = CliRunner().invoke(main, ["calibrate", "--town", "kawashima", "--asof", T2.isoformat()])
+    assert result.exit_code == 0, result.output
+    town = load_towns()["kawashima"]
+    with duckdb.connect(str(town.database(root)), read_only=True) as con:
+        decisions = con.execute("SELECT count(*) FROM valid_meiyose_kekka").fetchall()[0][0]
+    assert f"{decisions} decisions" in result.output
+    report = root / "out" / "kawashima" / "reports" / f"linkage_calibration_{T2:%Y%m%d}.csv"
+    table = pd.read_csv(report, encoding="utf-8-sig")
+    assert list(table.columns) == ["threshold", "tp", "fp", "fn", "precision", "recall"]
+    assert len(table) >= 1 and int(table["tp"].max() + table["fn"].max()) <= decisions
+    assert (root / "out" / "kawashima" / "reports" / f"linkage_calibration_{T2:%Y%m%d}.html").exists()

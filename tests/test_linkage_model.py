@@ -200,8 +200,14 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> Linked:
     return Linked(persons, records, result, crosswalk, truth, people, database, handler.text(), left_on_connection)
 
 
+def _linked_to(crosswalk: pd.DataFrame) -> pd.DataFrame:
+    """resident_id as a link (matched only): a review row's resident_id is a candidate, not a link."""
+    linked = crosswalk["resident_id"].astype(object).where(crosswalk["status"] == "matched", None)
+    return crosswalk.assign(resident_id=linked)
+
+
 def _by_record(linked: Linked) -> pd.DataFrame:
-    return linked.crosswalk.set_index("record_id").join(linked.truth)
+    return _linked_to(linked.crosswalk).set_index("record_id").join(linked.truth)
 
 
 def _count(mask: pd.Series | np.ndarray) -> int:
@@ -241,7 +247,10 @@ def test_every_record_appears_exactly_once(linked: Linked) -> None:
     matched = cw["status"] == "matched"
     problems = {
         "matched without resident": _count(matched & cw["resident_id"].isna()),
-        "resident without match": _count(~matched & cw["resident_id"].notna()),
+        "resident when unmatched": _count((cw["status"] == "unmatched") & cw["resident_id"].notna()),
+        "review resident is not its candidate": _count(
+            (cw["status"] == "review") & (cw["resident_id"] != cw["candidate_resident_id"])
+        ),
         "unmatched with probability": _count((cw["status"] == "unmatched") & cw["match_probability"].notna()),
         "review without candidate": _count((cw["status"] != "unmatched") & cw["candidate_resident_id"].isna()),
         "no reason": _count(cw["reason"].str.len() == 0),
@@ -296,7 +305,7 @@ def test_twins_are_never_merged(linked: Linked) -> None:
 
 
 def test_hand_made_hard_cases(linked: Linked) -> None:
-    cw = linked.crosswalk.set_index("record_id")
+    cw = _linked_to(linked.crosswalk).set_index("record_id")
     wrong = [
         i
         for i, (record_id, (resident, status)) in enumerate(HAND_TRUTH.items())
@@ -447,7 +456,7 @@ def test_unchanged_record_keeps_its_previous_resident(linked: Linked) -> None:
     same = _same(kept.loc[pick["record_id"], "resident_id"], pick["resident_id"])
     assert same
     assert kept.loc[pick["record_id"], "reason"] == "kept from previous run"
-    flipped = _count(kept["resident_id"].reindex(cw["record_id"]).isna().to_numpy() != cw["resident_id"].isna())
+    flipped = _count(kept["status"].reindex(cw["record_id"]).to_numpy() != cw["status"].to_numpy())
     assert flipped == 0
 
     changed = linked.records.copy()
@@ -470,6 +479,7 @@ def _pairs(rows: list[tuple[str, str, float, int, int]]) -> pd.DataFrame:
         frame[f"mw_{name}"] = 0.1
     frame["mw_birth_date"] = 9.0
     frame["mw_guardian"] = -2.0
+    frame["gamma_guardian"], frame["gamma_address"] = 3, -1  # the guardian is a household adult; no address
     frame["gamma_given_kana"] = frame.pop("g")
     frame["gamma_birth_date"] = frame.pop("d")
     return frame
@@ -516,6 +526,20 @@ def test_guards_send_doubtful_bests_to_review() -> None:
     assert got.loc["toen|F:4", "candidate_resident_id"] is None
     assert got.loc["toen|F:2", "candidate_resident_id"] == "R1"
     assert got.loc["toen|F:0", "top_comparisons"] == "birth date +, guardian -"  # |weight| < 0.5 is not named
+
+
+def test_household_evidence_guards() -> None:
+    """A changed surname needs the household to agree; a household that can be compared and disagrees → review."""
+    records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(4)])
+    pairs.loc[0, "gamma_surname_kana"] = 0  # surname differs, guardian a household adult: matched
+    pairs.loc[1, ["gamma_surname_kana", "gamma_guardian"]] = [0, -1]  # surname differs, nothing else: review
+    pairs.loc[2, "gamma_guardian"] = 1  # guardian not of the household, no address: review
+    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # … but the same address: matched
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert got["status"].tolist() == ["matched", "review", "review", "matched"]
+    assert got["reason"].tolist()[1:3] == ["surname differs without household evidence", "household disagrees"]
+    assert got.loc["toen|F:2", "resident_id"] == "R3"  # a review row names its candidate
 
 
 def test_twin_guard_on_hand_built_pairs() -> None:

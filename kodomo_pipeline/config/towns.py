@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kodomo_pipeline.config.errors import ConfigError, load_folder, read_yaml, validate_model
 from kodomo_pipeline.config.feeds import SEX_VALUES, FeedSpec, load_feeds
@@ -97,6 +97,27 @@ class Schedule(_Strict):
     timezone: str = "Asia/Tokyo"
 
 
+class LinkageSettings(_Strict):
+    """名寄せ per town: the match / review thresholds on a record's best candidate (probability) and how many
+    automatic matches a night go to the review page as a random audit sample (unbiased labels for calibration).
+    `kodomo calibrate --town T` suggests thresholds from the staff decisions so far."""
+
+    match_threshold: float = Field(default=0.99, ge=0, le=1)
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    audit_sample: int = Field(default=20, ge=0)
+    # `kodomo calibrate`: the targets a suggested threshold must meet on the staff's labels, and how many labelled
+    # matches it takes before m is estimated from them.
+    target_precision: float = Field(default=0.999, gt=0, le=1)
+    target_recall: float = Field(default=0.995, gt=0, le=1)
+    labels_for_m: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinkageSettings:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("review_threshold must not be above match_threshold")
+        return self
+
+
 class TownFile(_Strict):
     town: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_ja: str
@@ -110,6 +131,7 @@ class TownFile(_Strict):
     layout: Layout
     feeds: dict[str, FeedMapping | FeedRef] = Field(min_length=1)
     rule_overrides: dict[str, Any] = {}  # checked against the rule set by kodomo_pipeline.rules.ruleset
+    linkage: LinkageSettings = LinkageSettings()
 
     @field_validator("resident_id_pattern")
     @classmethod
@@ -166,6 +188,7 @@ class TownConfig(BaseModel):
     resident_id_pattern: str
     feeds: dict[str, FeedLayout]
     rule_overrides: dict[str, Any] = {}
+    linkage: LinkageSettings = LinkageSettings()
 
     def inbox(self, root: Path | None = None) -> Path:
         return resolve_under(root or data_root(), self.inbox_setting)
@@ -247,6 +270,7 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         resident_id_pattern=town.resident_id_pattern,
         feeds=resolved,
         rule_overrides=town.rule_overrides,
+        linkage=town.linkage,
     )
 
 

@@ -6,6 +6,10 @@ did not change, then the model's best candidate, held back by three guards:
 - twins (same household, same birth date) are told apart by the given name only, never by score;
 - a given name that disagrees, or a birth date wrong beyond a typing slip, is never matched
   automatically (that is how a sibling, or a same-named child whose own registry row is missing, looks);
+- a surname that differs (under every name the child had at T) is matched automatically only with household
+  evidence beside given name and birth date: the guardian's given name or the address;
+- where the household can be compared (guardian or address known) and none of it agrees, a person decides:
+  that is how a same-named child born the same day in another family looks;
 - two residents in the match band with close scores for one record go to review.
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
@@ -20,11 +24,14 @@ import numpy as np
 import pandas as pd
 
 from kodomo_pipeline.linkage.model import (
+    ADDRESS_SIMILAR,
     COMPARISON_LABELS,
     COMPARISONS,
     DOB_SLIP,
+    GUARDIAN_GIVEN,
     KANA_ONE_OFF,
     KANJI_CONFIRMS_KANA_SLIP,
+    SURNAME_DIFFERS,
 )
 
 OUTPUT_COLUMNS = [
@@ -166,9 +173,11 @@ def assign_links(
     Sorted by feed and source key, so that the output does not depend on the order the records come in.
     Reasons: 'decision: accepted', 'decision: conflicting accepts', 'kept from previous run',
     'twin: decided by given name', 'twin guard', 'twin guard: score in review band', 'given name disagrees',
-    'birth date disagrees', 'several candidates', 'score in match band', 'score in review band',
-    'best candidate below review band', 'no candidate'; '(a rejected candidate skipped)' is appended when a
-    rejection changed the outcome's candidates.
+    'birth date disagrees', 'surname differs without household evidence', 'household disagrees',
+    'several candidates',
+    'score in match band', 'score in review band', 'best candidate below review band', 'no candidate';
+    '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
+    A review row's resident_id is its best candidate (spec/outputs.md), for staff to confirm.
     """
     if not 0 <= bands.review <= bands.match <= 1:
         raise ValueError("bands must satisfy 0 <= review <= match <= 1")
@@ -224,7 +233,7 @@ def assign_links(
         out.loc[rows, "candidate_resident_id"] = resident
         out.loc[rows, "status"] = status
         out.loc[rows, "reason"] = reason
-        if status == "matched":
+        if status in ("matched", "review"):  # review: the best candidate, for staff to confirm (spec/outputs.md)
             out.loc[rows, "resident_id"] = resident
         chosen.loc[rows] = resident
         decided[rows] = True
@@ -300,10 +309,17 @@ def assign_links(
     rival = r_top.index.isin(rivals)
     p_rest = r_top["match_probability"].to_numpy()
     resident = r_top["resident_id"].to_numpy()
-    ok = given_ok & dob_ok
+    guardian, address = r_top["gamma_guardian"].to_numpy(), r_top["gamma_address"].to_numpy()
+    household_agrees = (guardian >= GUARDIAN_GIVEN) | (address >= ADDRESS_SIMILAR)
+    household_known = (guardian >= 0) | (address >= 0)  # -1: NULL on one side
+    surname_backed = (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS) | household_agrees
+    household_ok = household_agrees | ~household_known
+    ok = given_ok & dob_ok & surname_backed & household_ok
     cases = [
         (~given_ok, "review", "given name disagrees"),
         (given_ok & ~dob_ok, "review", "birth date disagrees"),
+        (given_ok & dob_ok & ~surname_backed, "review", "surname differs without household evidence"),
+        (given_ok & dob_ok & surname_backed & ~household_ok, "review", "household disagrees"),
         (ok & rival, "review", "several candidates"),
         (ok & ~rival & (p_rest >= bands.match), "matched", "score in match band"),
         (ok & ~rival & (p_rest < bands.match), "review", "score in review band"),
@@ -324,7 +340,6 @@ def assign_links(
         ok = choice.to_numpy() == resident.to_numpy()
         bad = idx[~ok]
         out.loc[bad, "status"] = "review"
-        out.loc[bad, "resident_id"] = None
         out.loc[bad, "reason"] = "twin guard"
 
     # Score and explanation of the pair each row reports on.

@@ -10,21 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
-from kodomo_pipeline.linkage.model import score_pairs
+from kodomo_pipeline.linkage.model import COMPARISONS, ChartTargets, score_pairs
 from kodomo_pipeline.storage.ingest_tables import insert_frame, read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 CROSSWALK_COLUMNS = ["feed", "source_key", "resident_id", "match_probability", "status"]  # spec/outputs.md
 STORED_COLUMNS = [
     "feed", "source_key", "record_id", "resident_id", "candidate_resident_id", "match_probability", "status",
-    "reason", "top_comparisons", "fingerprint", "_file", "_sha256", "_row",
+    "reason", "top_comparisons", "field_weights", "fingerprint", "_file", "_sha256", "_row",
 ]  # fmt: skip
 FINGERPRINT_FIELDS = ["name_kanji", "name_kana", "birth_date", "sex", "guardian_name", "address"]
 
@@ -36,6 +39,7 @@ class LinkageRun:
     records: pd.DataFrame
     model_json: dict
     blocking_counts: dict[str, int]
+    charts: dict[str, Path] = field(default_factory=dict)
 
 
 def fingerprint(records: pd.DataFrame) -> pd.Series:
@@ -70,12 +74,38 @@ def load_previous(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame
     )
 
 
+def field_weights(crosswalk: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> pd.Series:
+    """Per row, the evidence for its candidate as JSON: prior, each comparison's match weight and the term-frequency
+    adjustment (what the names' frequency added) — weights only, no values. The review page draws it as a waterfall.
+    """
+    lam = float(model.get("probability_two_random_records_match") or 0.0)
+    prior = math.log2(lam / (1 - lam)) if 0 < lam < 1 else 0.0
+    columns = [f"mw_{c}" for c in COMPARISONS]
+    keyed = pairs.set_index(["record_id", "resident_id"])[["match_weight", *columns]]
+    index = pd.MultiIndex.from_arrays(
+        [crosswalk["record_id"].astype(str), crosswalk["candidate_resident_id"].fillna("").astype(str)]
+    )
+    rows = keyed.reindex(index).to_numpy(dtype=float)
+    out = []
+    for row in rows:
+        if np.isnan(row[0]):
+            out.append(None)
+            continue
+        weights = dict(zip(COMPARISONS, (round(float(w), 2) for w in row[1:]), strict=True))
+        tf = float(row[0]) - prior - float(np.nansum(row[1:]))
+        out.append(
+            json.dumps({"prior": round(prior, 2), **weights, "tf": round(tf, 2), "total": round(float(row[0]), 2)})
+        )
+    return pd.Series(out, index=crosswalk.index, dtype=object)
+
+
 def _store(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, asof: dt.date, run_id: str, model: dict) -> None:
     stored = crosswalk[STORED_COLUMNS].assign(as_of=asof, run_id=run_id)
     con.begin()
     con.register("_crosswalk", stored)
     con.execute("CREATE OR REPLACE TABLE crosswalk AS SELECT * FROM _crosswalk")
     con.execute("CREATE TABLE IF NOT EXISTS crosswalk_history AS SELECT * FROM _crosswalk WHERE false")
+    con.execute("ALTER TABLE crosswalk_history ADD COLUMN IF NOT EXISTS field_weights VARCHAR")  # added in v2
     con.unregister("_crosswalk")
     con.execute("DELETE FROM crosswalk_history WHERE as_of = ?", [asof])
     insert_frame(con, "crosswalk_history", stored)
@@ -107,20 +137,35 @@ def link_attendance(con: duckdb.DuckDBPyConnection, asof: dt.date) -> tuple[int,
 
 
 def run_linkage(
-    con: duckdb.DuckDBPyConnection, asof: dt.date, run_id: str, bands: Bands, model_json: dict | None = None
+    con: duckdb.DuckDBPyConnection,
+    asof: dt.date,
+    run_id: str,
+    bands: Bands,
+    model_json: dict | None = None,
+    out_dir: Path | None = None,
 ) -> LinkageRun:
-    """名寄せ at T: train (or reuse `model_json`), score, assign with staff decisions and last night's links."""
+    """名寄せ at T: train (or reuse `model_json`), score, assign with staff decisions and last night's links.
+
+    With `out_dir` (the town's output folder), Splink's charts are written too: the model's under
+    reports/linkage_model/, the comparison viewer (records) as linkage_viewer_<YYYYMMDD>.html.
+    """
     persons = build_link_persons(con, asof)
     records = build_link_records(con, asof)
     records["record_id"] = records["unique_id"]
     records["fingerprint"] = fingerprint(records)
-    scored = score_pairs(con, persons, records, model_json=model_json)
+    charts = None
+    if out_dir is not None:
+        stamp = f"{asof:%Y%m%d}"
+        viewer = out_dir / f"linkage_viewer_{stamp}.html"
+        charts = ChartTargets(out_dir / "reports" / "linkage_model", viewer, stamp)
+    scored = score_pairs(con, persons, records, model_json=model_json, charts=charts)
     crosswalk = assign_links(scored.pairs, records, persons, bands, load_decisions(con, asof), load_previous(con, asof))
     crosswalk = crosswalk.merge(
         records[["record_id", "fingerprint", "_file", "_sha256", "_row"]], on="record_id", how="left"
     )
+    crosswalk["field_weights"] = field_weights(crosswalk, scored.pairs, scored.model_json)
     _store(con, crosswalk, asof, run_id, scored.model_json)
-    return LinkageRun(crosswalk, persons, records, scored.model_json, scored.blocking_counts)
+    return LinkageRun(crosswalk, persons, records, scored.model_json, scored.blocking_counts, scored.charts)
 
 
 def feed_figures(crosswalk: pd.DataFrame) -> dict[str, dict[str, float]]:

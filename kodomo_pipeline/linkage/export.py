@@ -20,7 +20,8 @@ def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.
     crosswalk = read_frame(con, "SELECT * FROM crosswalk WHERE as_of = ? ORDER BY feed, source_key", [asof])
     csv_path = write_contract_csv(crosswalk, CROSSWALK_COLUMNS, out_dir / f"crosswalk_{asof:%Y%m%d}.csv")
     records = build_link_records(con, asof).rename(columns={"unique_id": "record_id"})
-    html, template = write_review(crosswalk, records, build_link_persons(con, asof), town, asof, out_dir)
+    persons = build_link_persons(con, asof)
+    html, template = write_review(crosswalk, records, persons, town, asof, out_dir, town.linkage.audit_sample)
     for path, purpose in ((csv_path, "名寄せ結果の連携"), (html, "名寄せ確認")):
         record_access(con, path.name, purpose)
     return {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}

@@ -2,7 +2,9 @@
 
 `link_persons`: registry persons aged 0–18 at T (any status: a child who just moved
 out may still be on a roster), with the kanji names of the adults of their household
-(guardian comparison). `link_records`: one record per nursery child (facility +
+(guardian comparison) and every other name the child had in a registry snapshot extracted
+on or before T, or in a 旧氏 column where the layout has one (`former_names`; never a name
+first seen after T). `link_records`: one record per nursery child (facility +
 pupil number, latest month up to T) and per school student number.
 """
 
@@ -13,7 +15,14 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from kodomo_pipeline.linkage.normalize import address_key, kana_key, kanji_key, split_name
+from kodomo_pipeline.linkage.normalize import (
+    FULLWIDTH_SPACE,
+    address_key,
+    is_kana_only,
+    kana_key,
+    kanji_key,
+    split_name,
+)
 from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
@@ -29,11 +38,18 @@ def _keys(names: pd.Series, key) -> tuple[pd.Series, pd.Series]:
     return surname, given
 
 
-def _with_keys(frame: pd.DataFrame) -> pd.DataFrame:
+def _kanji_part_key(part: str) -> str | None:
+    """The kanji key of a name part, or None when the part is written in kana only (ゆうこ for 優子): the kana
+    comparison carries it, and a kana string must not count as "other kanji"."""
+    return None if is_kana_only(part) else kanji_key(part) or None
+
+
+def with_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """The matching keys of `name_kana`, `name_kanji` and `address` (both sides, and former names)."""
     frame = frame.copy()
     frame["surname_kana"], frame["given_kana"] = _keys(frame["name_kana"], kana_key)
     if "name_kanji" in frame:
-        frame["surname_kanji"], frame["given_kanji"] = _keys(frame["name_kanji"], kanji_key)
+        frame["surname_kanji"], frame["given_kanji"] = _keys(frame["name_kanji"], _kanji_part_key)
     if "address" in frame:
         frame["address_key"] = (
             frame["address"].astype(object).map(lambda a: address_key(a) if isinstance(a, str) else None)
@@ -41,8 +57,54 @@ def _with_keys(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+FORMER_SURNAME, FORMER_SURNAME_KANA = "former_surname", "former_surname_kana"  # optional jumin columns (旧氏)
+
+
+def _given(name: object) -> str:
+    return split_name(name)[1] if isinstance(name, str) else ""
+
+
+def former_names(con: duckdb.DuckDBPyConnection, asof: dt.date, children: pd.DataFrame) -> pd.Series:
+    """resident_id → [(name_kanji, name_kana), …]: the child's other names known at T, current name excluded.
+
+    From every jumin snapshot extracted on or before T (a surname before a divorce, adoption or remarriage;
+    never one first seen after T), and from the 旧氏 columns of the current snapshot where the layout has them
+    (the old surname with the current given name; its kana left empty when the layout has no 旧氏 kana).
+    """
+    history = read_frame(
+        con,
+        f"""SELECT DISTINCT v.resident_id, v.name_kanji, v.name_kana FROM {valid_table("jumin")} v
+            JOIN ingested_files f ON f.sha256 = v._sha256 AND f.feed = 'jumin'
+            WHERE f.extract_date <= ? AND v.birth_date > ?""",
+        [asof, asof.replace(year=asof.year - CHILD_MAX_AGE - 1, day=min(asof.day, 28))],
+    ).astype(object)
+    frames = [history[history["resident_id"].isin(children["resident_id"])]]
+    if FORMER_SURNAME in children:
+        old = children[children[FORMER_SURNAME].notna() & (children[FORMER_SURNAME].astype(str).str.strip() != "")]
+        kana = old[FORMER_SURNAME_KANA] if FORMER_SURNAME_KANA in old else pd.Series("", index=old.index)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "resident_id": old["resident_id"],
+                    "name_kanji": old[FORMER_SURNAME].str.strip() + FULLWIDTH_SPACE + old["name_kanji"].map(_given),
+                    "name_kana": kana.fillna("").astype(str).str.strip()
+                    + FULLWIDTH_SPACE
+                    + old["name_kana"].map(_given),
+                }
+            )
+        )
+    names = pd.concat(frames, ignore_index=True).dropna(subset=["name_kana"])
+    current = children.set_index("resident_id")
+    same = (names["name_kanji"].to_numpy() == current["name_kanji"].reindex(names["resident_id"]).to_numpy()) & (
+        names["name_kana"].to_numpy() == current["name_kana"].reindex(names["resident_id"]).to_numpy()
+    )
+    names = names[~same].drop_duplicates().sort_values(["resident_id", "name_kanji", "name_kana"])
+    pairs = pd.Series(list(zip(names["name_kanji"], names["name_kana"], strict=True)), index=names.index, dtype=object)
+    return pairs.groupby(names["resident_id"].to_numpy()).agg(list)
+
+
 def build_link_persons(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame:
-    """Registry children 0–18 at T with matching keys and their household adults' name keys."""
+    """Registry children 0–18 at T with matching keys, their household adults' name keys and former names."""
     jumin = read_frame(con, current_rows_sql("jumin"), [asof])
     jumin = jumin[jumin["birth_date"].notna()].astype(object)  # a few thousand children: plain objects
     born = pd.to_datetime(jumin["birth_date"])
@@ -53,18 +115,23 @@ def build_link_persons(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
         if asof.month != 2 or asof.day != 29
         else born <= pd.Timestamp(asof.replace(year=asof.year - 18, day=28))
     ]
-    guardians = (
-        adults.assign(
-            guardian=adults["name_kanji"].astype(object).map(lambda n: kanji_key(n) if isinstance(n, str) else None)
-        )
-        .groupby("household_id")["guardian"]
-        .agg(lambda names: sorted({n for n in names if n}))
-        .rename("guardian_keys")
+    adults = adults.assign(
+        guardian=adults["name_kanji"].astype(object).map(lambda n: kanji_key(n) if isinstance(n, str) else None),
+        guardian_given=adults["name_kanji"].astype(object).map(lambda n: kanji_key(_given(n)) or None),
+    )
+    # The given names on their own: after a divorce or remarriage the guardian on a school form keeps the given
+    # name while the surname differs from the registry's (either way round).
+    guardians = adults.groupby("household_id").agg(
+        guardian_keys=("guardian", lambda names: sorted({n for n in names if n})),
+        guardian_givens=("guardian_given", lambda names: sorted({n for n in names if n})),
     )
     children = jumin[(born > cutoff) & (born <= pd.Timestamp(asof))]
-    children = _with_keys(children).merge(guardians, left_on="household_id", right_index=True, how="left")
-    children["guardian_keys"] = children["guardian_keys"].map(lambda v: v if isinstance(v, list) else [])
+    children = with_keys(children).merge(guardians, left_on="household_id", right_index=True, how="left")
+    for column in ("guardian_keys", "guardian_givens"):
+        children[column] = children[column].map(lambda v: v if isinstance(v, list) else [])
     children["unique_id"] = children["resident_id"]
+    former = former_names(con, asof, children) if len(children) else pd.Series(dtype=object)
+    children["former_names"] = children["resident_id"].map(former).map(lambda v: v if isinstance(v, list) else [])
     return children[
         [
             "unique_id",
@@ -81,7 +148,9 @@ def build_link_persons(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
             "address",
             "address_key",
             "guardian_keys",
+            "guardian_givens",
             "status",
+            "former_names",
         ]
     ].reset_index(drop=True)
 
@@ -116,7 +185,7 @@ def build_link_records(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
     # As objects: nursery records have no kanji name or address, and all-empty columns must not steer dtypes.
     parts = [frame.reindex(columns=columns).astype(object) for frame in frames] or [pd.DataFrame(columns=columns)]
     both = pd.concat(parts, ignore_index=True)
-    both = _with_keys(both)
+    both = with_keys(both)
     both["guardian_key"] = both["guardian_name"].map(lambda n: kanji_key(n) if isinstance(n, str) else None)
     both["unique_id"] = both["feed"] + "|" + both["source_key"]
     return both

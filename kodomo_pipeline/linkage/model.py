@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -24,7 +26,8 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 
-from kodomo_pipeline.linkage.normalize import kanji_key, split_name
+from kodomo_pipeline.linkage.inputs import with_keys
+from kodomo_pipeline.linkage.normalize import GAIJI, kanji_key, split_name
 
 _log = logging.getLogger(__name__)
 PERSONS, RECORDS = "persons", "records"  # display names: "persons" < "records", so persons are always the l side
@@ -46,6 +49,8 @@ _SCHEMA = pa.schema(
         ("oaza", pa.string()),  # the 大字 / town-area part of the address key (no lot number)
         ("guardian_key", pa.string()),  # records: the guardian named on the form
         ("guardian_surname", pa.string()),
+        ("guardian_given", pa.string()),  # records: the guardian's given name alone
+        ("guardian_givens", pa.list_(pa.string())),  # persons: the given names of the household's adults
         ("guardian_keys", pa.list_(pa.string())),  # persons: the adults of the child's household
         ("guardian_prefixes", pa.list_(pa.string())),  # persons: their keys' first 1–4 characters (surname test)
         ("guardian_block", pa.list_(pa.string())),  # both: the guardian key(s), exploded for blocking
@@ -53,6 +58,10 @@ _SCHEMA = pa.schema(
 )
 
 _JW_FUZZY = 0.8
+# A former name of a resident is scored as an extra registry row with this id: `<resident_id>~<n>`. Each pair then
+# keeps the better of the resident's names (`_pairs`), so a record written with the surname before a divorce or
+# remarriage is compared with that surname.
+ALIAS_SEP = "~"
 _MAX_SURNAME_CHARS = 4
 
 
@@ -63,6 +72,53 @@ class LinkageModelResult:
     pairs: pd.DataFrame
     model_json: dict
     blocking_counts: dict[str, int]
+    charts: dict[str, Path] = field(default_factory=dict)  # chart name → file written (see write_charts)
+
+
+@dataclass(frozen=True)
+class ChartTargets:
+    """Where Splink's own charts go. `parameters`: model parameters only (match weights, m/u, the most frequent
+    names' tf adjustments) — may be linked from asset metadata. `viewer`: the comparison viewer dashboard, which
+    holds example records (names, birth dates): only ever under out/<town>/, never in metadata."""
+
+    parameters: Path
+    viewer: Path | None = None
+    stamp: str = ""
+
+
+TF_COMPARISONS = ("surname_kana", "given_kana")
+# Splink inlines its scripts, but the comparison viewer still links a web font (fonts.googleapis.com): on a closed
+# network that is a request that cannot succeed. The page falls back to the local font without it.
+_REMOTE_LINK = re.compile(r"""<link[^>]+href=["']https?://[^>]*>\s*""")
+TF_MOST_FREQUENT = 10  # the tf chart shows the most frequent names only: a rare name could point at a family
+
+
+def write_charts(linker: Linker, predicted: Any, targets: ChartTargets) -> dict[str, Path]:
+    """Splink's charts as self-contained HTML (vega inlined: the town's network has no internet)."""
+    targets.parameters.mkdir(parents=True, exist_ok=True)
+    suffix = f"_{targets.stamp}" if targets.stamp else ""
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+    }
+    for name in TF_COMPARISONS:
+        charts[f"tf_{name}"] = linker.visualisations.tf_adjustment_chart(
+            name, n_most_freq=TF_MOST_FREQUENT, n_least_freq=0
+        )
+    written = {}
+    for name, chart in charts.items():
+        path = targets.parameters / f"linkage_{name}{suffix}.html"
+        chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
+        written[name] = path
+    if targets.viewer is not None:
+        targets.viewer.parent.mkdir(parents=True, exist_ok=True)
+        linker.visualisations.comparison_viewer_dashboard(
+            predicted, str(targets.viewer), overwrite=True, num_example_rows=2
+        )
+        written["comparison_viewer"] = targets.viewer
+    for path in written.values():
+        path.write_text(_REMOTE_LINK.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
+    return written
 
 
 def _raw_kana(part: str | None) -> str | None:
@@ -95,6 +151,22 @@ def _none(values: Any) -> list[Any]:
     return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in values]
 
 
+def with_former_names(persons: pd.DataFrame) -> pd.DataFrame:
+    """The persons plus one row per former name (`<resident_id>~<n>`, the same child with another name)."""
+    if "former_names" not in persons:
+        return persons
+    has = persons["former_names"].map(lambda v: isinstance(v, list | tuple) and len(v) > 0).to_numpy(dtype=bool)
+    if not has.any():
+        return persons.drop(columns="former_names")
+    former = persons.loc[has].explode("former_names")
+    n = former.groupby(level=0).cumcount() + 1
+    names = pd.DataFrame(former["former_names"].tolist(), index=former.index, columns=["name_kanji", "name_kana"])
+    alias = with_keys(former.drop(columns=["name_kanji", "name_kana", "former_names"]).join(names))
+    alias["unique_id"] = alias["unique_id"].astype(str) + ALIAS_SEP + n.astype(str)
+    columns = persons.columns.drop("former_names").tolist()
+    return pd.concat([persons[columns], alias[columns]], ignore_index=True)
+
+
 def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
     """One side in the shared schema (the other side's columns stay NULL)."""
     surname_raw, given_raw = _kana_parts(frame["name_kana"])
@@ -103,14 +175,18 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
     address = frame["address_key"] if "address_key" in frame else pd.Series([None] * n, index=frame.index)
     if persons:
         guardian_keys = [list(v) if isinstance(v, list | tuple) else [] for v in frame["guardian_keys"]]
+        givens = frame["guardian_givens"] if "guardian_givens" in frame else [[]] * n
+        guardian_givens = [list(v) if isinstance(v, list | tuple) else [] for v in givens]
         guardian_key: list[str | None] = [None] * n
         guardian_surname: list[str | None] = [None] * n
+        guardian_given: list[str | None] = [None] * n
     else:
         guardian_keys = [[] for _ in range(n)]
+        guardian_givens = [[] for _ in range(n)]
         guardian_key = _none(frame["guardian_key"])
-        guardian_surname = [
-            kanji_key(split_name(g)[0]) or None if isinstance(g, str) else None for g in frame["guardian_name"]
-        ]
+        parts = [split_name(g) if isinstance(g, str) else ("", "") for g in frame["guardian_name"]]
+        guardian_surname = [kanji_key(sur) or None for sur, _ in parts]
+        guardian_given = [kanji_key(given) or None for _, given in parts]
     columns = {
         "unique_id": _none(frame["unique_id"].astype(str)),
         "surname_kana": _none(frame["surname_kana"]),
@@ -126,6 +202,8 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         "oaza": _none(_oaza(address.astype("object"))),
         "guardian_key": guardian_key,
         "guardian_surname": guardian_surname,
+        "guardian_given": guardian_given,
+        "guardian_givens": guardian_givens,
         "guardian_keys": guardian_keys,
         "guardian_prefixes": [_prefixes(k) for k in guardian_keys],
         "guardian_block": guardian_keys if persons else [[g] if g else [] for g in guardian_key],
@@ -145,7 +223,10 @@ def _name_comparison(part: str, label: str) -> cl.CustomComparison:
         comparison_description=f"{label} kana",
         comparison_levels=[
             cll.NullLevel(key),
-            cll.ExactMatchLevel(raw).configure(label_for_charts=f"{label} kana same as written"),
+            # Term frequency: a common name (ユイ, サトウ) in a small town proves little, a rare one much.
+            cll.ExactMatchLevel(raw).configure(
+                label_for_charts=f"{label} kana same as written", tf_adjustment_column=raw, tf_adjustment_weight=1.0
+            ),
             cll.ExactMatchLevel(key).configure(label_for_charts=f"{label} kana same key"),
             # A typed kana slip (シ/ツ, a dakuten) is one substitution; Jaro-Winkler misses it in 2–3 kana names.
             cll.DamerauLevenshteinLevel(key, 1).configure(label_for_charts=f"{label} kana one kana different"),
@@ -155,7 +236,21 @@ def _name_comparison(part: str, label: str) -> cl.CustomComparison:
     )
 
 
-_KS, _KG = "surname_kanji_l = surname_kanji_r", "given_kanji_l = given_kanji_r"
+def _kanji_same(part: str) -> str:
+    """Kanji keys equal, a 外字 placeholder (GAIJI) matching any one character in its position.
+
+    The placeholder's position counts neither way: 〓田 = 吉田 = 𠮷田, but a name of placeholders alone proves nothing.
+    """
+    left, right = f"{part}_kanji_l", f"{part}_kanji_r"
+    masked = " OR ".join(
+        f"(contains({a}, '{GAIJI}') AND NOT regexp_full_match({a}, '{GAIJI}+')"
+        f" AND regexp_full_match({b}, replace({a}, '{GAIJI}', '.')))"
+        for a, b in ((left, right), (right, left))
+    )
+    return f"({left} = {right} OR {masked})"
+
+
+_KS, _KG = _kanji_same("surname"), _kanji_same("given")
 _AS, _AG = "surname_kana_l = surname_kana_r", "given_kana_l = given_kana_r"
 
 
@@ -229,14 +324,18 @@ _GUARDIAN_NULL = (
     " OR (len(coalesce(guardian_keys_l, [])) = 0 AND len(coalesce(guardian_keys_r, [])) = 0)"
 )
 _GUARDIAN_SAME = "list_contains(guardian_keys_l, guardian_key_r) OR list_contains(guardian_keys_r, guardian_key_l)"
+_GUARDIAN_GIVEN = (
+    "list_contains(guardian_givens_l, guardian_given_r) OR list_contains(guardian_givens_r, guardian_given_l)"
+)
 _GUARDIAN_SURNAME = (
     "list_contains(guardian_prefixes_l, guardian_surname_r) OR list_contains(guardian_prefixes_r, guardian_surname_l)"
 )
-_GUARDIAN_LEVELS = (_GUARDIAN_SAME, _GUARDIAN_SURNAME)
+_GUARDIAN_LEVELS = (_GUARDIAN_SAME, _GUARDIAN_GIVEN, _GUARDIAN_SURNAME)
 
 
 def _guardian_comparison() -> cl.CustomComparison:
-    """The guardian on the form against the adults of the child's household: full name / surname only / else.
+    """The guardian on the form against the adults of the child's household: full name / given name only (the
+    surname changed) / surname only / else.
 
     Its u-probabilities are replaced after training by `_guardian_u_given_surname`.
     """
@@ -246,6 +345,7 @@ def _guardian_comparison() -> cl.CustomComparison:
         comparison_levels=[
             cll.CustomLevel(_GUARDIAN_NULL, "guardian unknown").configure(is_null_level=True),
             cll.CustomLevel(_GUARDIAN_SAME, "guardian is an adult of the household"),
+            cll.CustomLevel(_GUARDIAN_GIVEN, "guardian given name of a household adult"),
             cll.CustomLevel(_GUARDIAN_SURNAME, "guardian surname of a household adult"),
             cll.ElseLevel(),
         ],
@@ -266,6 +366,9 @@ COMPARISON_LABELS = {
 KANA_ONE_OFF = 2  # kana: as written = 4, same key = 3, one kana different = 2, similar = 1, else = 0
 DOB_SLIP = 2  # birth date: same = 3, typing slip = 2, one digit different = 1, else = 0
 KANJI_CONFIRMS_KANA_SLIP = 2  # kanji comparison: kanji same where kana differs = 2, other kanji = 1, else = 0
+SURNAME_DIFFERS = 0  # surname kana: no level of likeness
+GUARDIAN_GIVEN = 2  # guardian: full name = 3, given name only = 2, surname only = 1, else = 0
+ADDRESS_SIMILAR = 2  # address: same = 3, similar = 2, same 大字 = 1, else = 0
 
 # Prediction blocking: each rule keeps the true pairs that a kind of slip loses in the others. On the generated
 # 1,000,000-resident town the first three alone keep every true pair, 4.7 M pairs in all (given kana + birth
@@ -314,7 +417,10 @@ _SIGNIFICANT = 10
 M_FLOOR = 1e-4  # a level never seen among matches in one town's data is rare, not impossible
 # The guardian on a form is the least controlled field (a grandparent, a new partner, a parent who left): at least
 # 1% of matches for each of its lower levels, which a small town's EM may see none of.
-M_FLOORS = {"guardian": 0.01}
+# A surname differing between systems (divorce, remarriage, a school keeping the old name to the year's end) is a
+# few percent of real records: at least 2% of matches for each surname level, or one town's clean data would make
+# a changed surname outweigh a same given name, birth date, address and guardian together.
+M_FLOORS = {"guardian": 0.01, "surname_kana": 0.02}
 
 
 def _rounded(model: Any) -> Any:
@@ -362,7 +468,14 @@ def _guardian_u_given_surname(con: duckdb.DuckDBPyConnection, persons: str, reco
     sides = ", ".join(
         f"{side}.{col} AS {col}_{suffix}"
         for side, suffix in (("p", "l"), ("r", "r"))
-        for col in ("guardian_key", "guardian_keys", "guardian_surname", "guardian_prefixes")
+        for col in (
+            "guardian_key",
+            "guardian_keys",
+            "guardian_surname",
+            "guardian_prefixes",
+            "guardian_given",
+            "guardian_givens",
+        )
     )
     cases = " ".join(f"WHEN {sql} THEN {len(_GUARDIAN_LEVELS) - i}" for i, sql in enumerate(_GUARDIAN_LEVELS))
     rows = con.execute(
@@ -417,6 +530,7 @@ def score_pairs(
     records: pd.DataFrame,
     seed: int = 42,
     model_json: dict | None = None,
+    charts: ChartTargets | None = None,
 ) -> LinkageModelResult:
     """Train on this town's data (or take `model_json`, a model trained earlier: the backtest reuses one across
     replayed dates), score the blocked pairs, and leave no __splink__ table behind.
@@ -435,7 +549,7 @@ def score_pairs(
     if persons.empty or records.empty:
         _log.info("linkage: nothing to link (%d registry children, %d records)", len(persons), len(records))
         return LinkageModelResult(_empty_pairs(), settings(seed).create_settings_dict("duckdb"), {})
-    left = _common_frame(persons, persons=True)
+    left = _common_frame(with_former_names(persons), persons=True)
     right = _common_frame(records, persons=False)
     lap("inputs")
     db = DuckDBAPI(connection=con)
@@ -450,6 +564,8 @@ def score_pairs(
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
             predicted = linker.inference.predict(warning_mode="never")
             lap("predict")
+            written = write_charts(linker, predicted, charts) if charts is not None else {}
+            lap("charts")
             pairs = _pairs(con, predicted.physical_name)
             lap("fetch")
         finally:
@@ -464,7 +580,7 @@ def score_pairs(
     counts = pairs["match_key"].value_counts()
     blocking_counts = {name: int(counts.get(i, 0)) for i, name in enumerate(names)}
     _log.info("linkage: %d pairs scored in %.1f s", len(pairs), time.perf_counter() - started)
-    return LinkageModelResult(pairs.drop(columns="match_key"), model, blocking_counts)
+    return LinkageModelResult(pairs.drop(columns="match_key"), model, blocking_counts, written)
 
 
 def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, lap: Callable[[str], None]) -> dict:
@@ -485,14 +601,23 @@ def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, la
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
-    """(record, person) pairs whatever side Splink put each on, with every comparison's level and weight."""
+    """(record, person) pairs whatever side Splink put each on, with every comparison's level and weight.
+
+    A resident scored under several names (former names) keeps the pair with the best weight.
+    """
     gammas = ", ".join(f"gamma_{c}::TINYINT AS gamma_{c}" for c in COMPARISONS)
     weights = ", ".join(f"mw_{c}" for c in COMPARISONS)
     swap = f"source_dataset_l = '{RECORDS}'"
     table_ = con.sql(
-        f"""SELECT CASE WHEN {swap} THEN unique_id_l ELSE unique_id_r END AS record_id,
-                   CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END AS resident_id,
-                   match_weight, match_probability, {gammas}, {weights}, match_key::TINYINT AS match_key
-            FROM {table} ORDER BY record_id, resident_id"""
+        f"""SELECT * EXCLUDE (person_row) FROM (
+                SELECT CASE WHEN {swap} THEN unique_id_l ELSE unique_id_r END AS record_id,
+                       split_part(CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END, '{ALIAS_SEP}', 1)
+                           AS resident_id,
+                       CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END AS person_row,
+                       match_weight, match_probability, {gammas}, {weights}, match_key::TINYINT AS match_key
+                FROM {table})
+            QUALIFY row_number() OVER (PARTITION BY record_id, resident_id
+                                       ORDER BY match_weight DESC, person_row) = 1
+            ORDER BY record_id, resident_id"""
     ).to_arrow_table()
     return table_.to_pandas()

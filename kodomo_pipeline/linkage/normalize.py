@@ -18,6 +18,11 @@ from jpnorm import Normalizer
 from kanjize import kanji2number
 
 FULLWIDTH_SPACE = "\u3000"
+# 外字: a cp932 export writes a character outside JIS X 0208 (𠮷, 髙 in some systems) as 〓 or ＿. The key keeps
+# one placeholder, GAIJI, so that comparisons can mask its position (it proves neither agreement nor disagreement).
+GAIJI = "〓"
+_GAIJI_FORMS = str.maketrans({"＿": GAIJI, "_": GAIJI, "〓": GAIJI})
+_KANA_ONLY = re.compile(r"^[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f]+$")
 
 # Pairs that jpnorm keeps apart but registries and school systems write interchangeably.
 VARIANT_SUPPLEMENT: dict[str, list[str]] = {
@@ -66,8 +71,13 @@ def kana_key(kana: str) -> str:
 
 @lru_cache(maxsize=200_000)
 def kanji_key(name: str) -> str:
-    """髙﨑 → 高崎: the standard form of every variant kanji, spaces removed."""
-    return re.sub(r"\s", "", _KANJI.normalize(name))
+    """髙﨑 → 高崎: the standard form of every variant kanji, spaces removed; 〓 / ＿ (外字) become GAIJI."""
+    return re.sub(r"\s", "", _KANJI.normalize(name)).translate(_GAIJI_FORMS)
+
+
+def is_kana_only(text: str | None) -> bool:
+    """ゆうこ / ユウコ / ﾕｳｺ written where the kanji name belongs (a school that did not know the kanji)."""
+    return bool(text) and bool(_KANA_ONLY.match(text.replace("ー", "ア")))  # type: ignore[union-attr]
 
 
 def split_name(name: str) -> tuple[str, str]:

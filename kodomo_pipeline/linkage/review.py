@@ -1,12 +1,17 @@
 """The 名寄せ review list people read (HTML, self-contained) and the decision template they fill in.
 
-The two records stand side by side, original and matching key, with the reasons for the
-score. Decisions come back through the `meiyose_kekka` feed (resources/systems/kodomo_product.yaml).
+The two records stand side by side, original and matching key, with the evidence per field
+(a waterfall of Splink's match weights, from the prior to the final score). Below the review
+rows, a random audit sample of automatic matches (size: `linkage.audit_sample` in the town
+file) in the same form, so that staff decisions are labels unbiased by the model's own bands.
+Decisions come back through the `meiyose_kekka` feed (resources/systems/kodomo_product.yaml).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +21,50 @@ from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.reports import render_template
 
 FEED_JA = {"toen": "登園記録", "gakko_meibo": "児童生徒名簿"}
+EVIDENCE_JA = {
+    "prior": "事前確率 prior",
+    "surname_kana": "姓カナ surname kana",
+    "given_kana": "名カナ given-name kana",
+    "name_kanji": "漢字氏名 kanji name",
+    "birth_date": "生年月日 birth date",
+    "sex": "性別 sex",
+    "address": "住所 address",
+    "guardian": "保護者 guardian",
+    "tf": "名前の頻度 name frequency",
+}
+
+
+def waterfall(weights_json: str | None) -> dict | None:
+    """Bars of a waterfall chart (Splink's, drawn in CSS: no script, no CDN), as percentages of the page width.
+
+    Each step adds its match weight (bits) to the running total; positive = for the same child, negative = against.
+    """
+    if not weights_json:
+        return None
+    weights = json.loads(weights_json)
+    steps, total = [], 0.0
+    for name, label in EVIDENCE_JA.items():
+        value = float(weights.get(name) or 0.0)
+        if name != "prior" and abs(value) < 0.05:
+            continue
+        steps.append({"label": label, "weight": value, "start": total, "end": total + value})
+        total += value
+    low = min(0.0, *(min(s["start"], s["end"]) for s in steps))
+    high = max(0.0, *(max(s["start"], s["end"]) for s in steps))
+    span = (high - low) or 1.0
+    for step in steps:
+        step["left"] = round((min(step["start"], step["end"]) - low) / span * 100, 1)
+        step["width"] = max(round(abs(step["weight"]) / span * 100, 1), 0.3)
+    return {"steps": steps, "total": total, "zero": round(-low / span * 100, 1)}
+
+
+def audit_sample(crosswalk: pd.DataFrame, size: int, as_of: dt.date) -> pd.DataFrame:
+    """A random sample of the night's automatic matches (never a staff decision), reproducible for the date."""
+    automatic = crosswalk[(crosswalk["status"] == "matched") & ~crosswalk["reason"].str.startswith("decision")]
+    if size <= 0 or automatic.empty:
+        return automatic.iloc[0:0]
+    draw = automatic["record_id"].map(lambda r: hashlib.sha256(f"{as_of}|{r}".encode()).hexdigest())
+    return automatic.loc[draw.sort_values().index[:size]]
 
 
 def _text(value: object) -> str:
@@ -61,33 +110,45 @@ def write_review(
     town: TownConfig,
     as_of: dt.date,
     out_dir: Path,
+    audit_size: int = 0,
 ) -> tuple[Path, Path]:
-    """Write review_<YYYYMMDD>.html and the decision template meiyose_kekka_template_<YYYYMMDD>.csv."""
+    """Write review_<YYYYMMDD>.html and the decision template meiyose_kekka_template_<YYYYMMDD>.csv (the review
+    rows, then the audit sample)."""
     stamp = as_of.strftime("%Y%m%d")
     review = crosswalk[crosswalk["status"] == "review"].sort_values("match_probability", ascending=False)
+    audit = audit_sample(crosswalk, audit_size, as_of)
     by_record = records.set_index("record_id" if "record_id" in records else "unique_id")
     by_person = persons.set_index("resident_id")
-    pairs = []
-    for item in review.itertuples(index=False):
-        record = by_record.loc[item.record_id]
-        person = by_person.loc[item.candidate_resident_id]
-        pairs.append(
-            {
-                "feed_ja": FEED_JA.get(item.feed, item.feed),
-                "source_key": item.source_key,
-                "resident_id": item.candidate_resident_id,
-                "match_probability": float(item.match_probability),
-                "reason": item.reason,
-                "top_comparisons": item.top_comparisons,
-                "rows": _rows(record, person),
-            }
-        )
+
+    def pairs_of(rows: pd.DataFrame) -> list[dict]:
+        pairs = []
+        for item in rows.itertuples(index=False):
+            if item.candidate_resident_id not in by_person.index:
+                continue  # a conflicting decision names no single candidate
+            record = by_record.loc[item.record_id]
+            person = by_person.loc[item.candidate_resident_id]
+            pairs.append(
+                {
+                    "feed_ja": FEED_JA.get(item.feed, item.feed),
+                    "source_key": item.source_key,
+                    "resident_id": item.candidate_resident_id,
+                    "match_probability": float(item.match_probability),
+                    "reason": item.reason,
+                    "top_comparisons": item.top_comparisons,
+                    "rows": _rows(record, person),
+                    "waterfall": waterfall(getattr(item, "field_weights", None)),
+                }
+            )
+        return pairs
+
+    pairs, audited = pairs_of(review), pairs_of(audit)
     template_path = out_dir / f"meiyose_kekka_template_{stamp}.csv"
     html = render_template(
         "review.html.j2",
         town_ja=town.name_ja,
         as_of=as_of.isoformat(),
         pairs=pairs,
+        audited=audited,
         matched=int((crosswalk["status"] == "matched").sum()),
         unmatched=int((crosswalk["status"] == "unmatched").sum()),
         template_name=template_path.name,
@@ -95,11 +156,12 @@ def write_review(
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"review_{stamp}.html"
     html_path.write_text(html, encoding="utf-8")
+    listed = pd.concat([review, audit])
     template = pd.DataFrame(
         {
-            "対象": review["feed"],
-            "元キー": review["source_key"],
-            "宛名番号": review["candidate_resident_id"],
+            "対象": listed["feed"],
+            "元キー": listed["source_key"],
+            "宛名番号": listed["candidate_resident_id"],
             "判定": "",
             "確認日": "",
         }

@@ -98,7 +98,8 @@ def build_crosswalk_asset(town: TownConfig, feeds: list[str]) -> AssetsDefinitio
     def crosswalk(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
         with kodomo.database(town) as con:
             asof = kodomo.judgment_date(con)
-            run = run_linkage(con, asof, context.run_id, Bands())
+            bands = Bands(town.linkage.match_threshold, town.linkage.review_threshold)  # town config
+            run = run_linkage(con, asof, context.run_id, bands, out_dir=kodomo.output_dir(town))
             crash_point("linkage")  # test-only (KODOMO_FAULT_AT): a kill -9 between two linkage writes
             attendance_linked, attendance_unlinked = link_attendance(con, asof)
         figures = feed_figures(run.crosswalk)
@@ -106,6 +107,9 @@ def build_crosswalk_asset(town: TownConfig, feeds: list[str]) -> AssetsDefinitio
         metadata: dict = {"as_of": asof.isoformat(), "by_feed": MetadataValue.json(figures)}
         metadata |= {"blocking_comparisons": MetadataValue.json(run.blocking_counts)}
         metadata |= {"attendance_rows_linked": attendance_linked, "attendance_rows_not_linked": attendance_unlinked}
+        # Splink's model charts (parameters only); the comparison viewer holds records and stays out of metadata.
+        charts = {name: path for name, path in run.charts.items() if name != "comparison_viewer"}
+        metadata |= {f"chart_{name}": MetadataValue.path(str(path)) for name, path in charts.items()}
         for feed, values in figures.items():
             metadata |= {f"{feed}_{name}": value for name, value in values.items()}
         return MaterializeResult(metadata=metadata)
