@@ -128,6 +128,10 @@ def _print_summary(status: dict) -> None:
             f"raised {alerts['raised']:,}, suppressed (対応不要) {alerts['suppressed']:,}; "
             f"未連携 {', '.join(alerts['not_linked_rules']) or 'none'}"
         )
+        from kodomo_pipeline.rules.column_gaps import describe_gap
+
+        for gap in alerts.get("column_gaps", []):
+            click.echo(f"  ! {describe_gap(gap)}")
 
 
 @main.command()

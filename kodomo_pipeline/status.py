@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.operator_summary import operator_summary
+from kodomo_pipeline.rules.column_gaps import read_column_gaps
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 from kodomo_pipeline.storage.snapshots import has_table
@@ -40,6 +41,7 @@ def town_status(town: TownConfig, root: Path) -> dict:
                 entry["error"] = cause
             entry["outcome"] = outcome
             status["feeds"][feed] = entry
+        status["column_gaps"] = read_column_gaps(con)  # columns missing from / unknown in the files judged
         if has_table(con, "alerts"):
             asof = fetch_one(con, "SELECT max(as_of) FROM alerts")[0]
             status["alerts"] = operator_summary(con, asof) if asof else None
