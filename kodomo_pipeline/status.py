@@ -8,6 +8,7 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.operator_summary import operator_summary
 from kodomo_pipeline.rules.column_gaps import read_column_gaps
 from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage.fallback import failed_feeds
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
@@ -42,6 +43,11 @@ def town_status(town: TownConfig, root: Path) -> dict:
             entry["outcome"] = outcome
             status["feeds"][feed] = entry
         status["column_gaps"] = read_column_gaps(con)  # columns missing from / unknown in the files judged
+        for entry in failed_feeds(con, None):  # the snapshot the judgment used instead of the failed file
+            status["feeds"][entry["feed"]] |= {
+                "judged_from": entry["judged_from"],
+                "judged_from_extract_date": entry["judged_from_extract_date"],
+            }
         if has_table(con, "alerts"):
             asof = fetch_one(con, "SELECT max(as_of) FROM alerts")[0]
             status["alerts"] = operator_summary(con, asof) if asof else None

@@ -110,6 +110,8 @@ class TownFile(_Strict):
     layout: Layout
     feeds: dict[str, FeedMapping | FeedRef] = Field(min_length=1)
     rule_overrides: dict[str, Any] = {}  # checked against the rule set by kodomo_pipeline.rules.ruleset
+    # Feeds without which there is no alert list tonight; any other failed feed is judged from its last good snapshot.
+    essential_feeds: tuple[str, ...] = ()
 
     @field_validator("resident_id_pattern")
     @classmethod
@@ -166,6 +168,7 @@ class TownConfig(BaseModel):
     resident_id_pattern: str
     feeds: dict[str, FeedLayout]
     rule_overrides: dict[str, Any] = {}
+    essential_feeds: tuple[str, ...] = ()
 
     def inbox(self, root: Path | None = None) -> Path:
         return resolve_under(root or data_root(), self.inbox_setting)
@@ -217,6 +220,9 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
     town = validate_model(TownFile, read_yaml(path), path)
     if town.town != path.stem:
         raise ConfigError(path, "town", f"is {town.town!r} but the file is named {path.name}")
+    for feed in town.essential_feeds:
+        if feed not in town.feeds:
+            raise ConfigError(path, "essential_feeds", f"{feed!r} is not one of the town's feeds")
     resolved: dict[str, FeedLayout] = {}
     for feed, entry in town.feeds.items():
         if isinstance(entry, FeedRef):
@@ -247,6 +253,7 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         resident_id_pattern=town.resident_id_pattern,
         feeds=resolved,
         rule_overrides=town.rule_overrides,
+        essential_feeds=town.essential_feeds,
     )
 
 

@@ -27,6 +27,7 @@ from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.rules.ruleset import Level
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
+from kodomo_pipeline.storage.fallback import describe_fallback
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
 LIST_SHEET = "検討リスト"
@@ -161,6 +162,7 @@ def _gaps_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
         for g in gaps
         if g["kind"] == "unknown"
     ]
+    rows += [["取込失敗", entry["feed"], describe_fallback(entry)] for entry in summary.get("failed_feeds", [])]
     rows += [[], ["", "", "未連携の項目は判定していません（「リスクなし」ではありません）。"]]
     _write_table(sheet, ["判定項目", "名称", "理由"], rows)
     sheet.column_dimensions["A"].width = 10
