@@ -87,7 +87,7 @@ def _run_town(town: TownConfig, asof: dt.date | None, inbox: Path | None, out: P
             tags={TOWN_TAG: town.town, "kodomo/trigger": "cli"},
             raise_on_error=False,
         )
-    status = town_status(town, root)
+    status = town_status(town, root, inbox.resolve() if inbox else None)
     target = (out.resolve() / town.town) if out else town.output(root)
     target.mkdir(parents=True, exist_ok=True)
     stamp = (asof or _judged_date(town, root)).strftime("%Y%m%d")
@@ -123,6 +123,8 @@ def _print_summary(status: dict) -> None:
         if entry.get("outcome") == "failed" and "judged_from" in entry:
             used = entry["judged_from"] or "なし (none)"
             click.echo(f"  {'':<16}→ 前回の正常なデータで判定 judged from the last good snapshot: {used}")
+    for ignored in status.get("inbox_ignored", []):
+        click.echo(f"  無視したファイル ignored: {ignored['file']} — {ignored['reason']}")
     alerts = status.get("alerts")
     if alerts:
         levels = ", ".join(f"{level} {n:,}" for level, n in alerts["by_level"].items())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.operator_summary import operator_summary
+from kodomo_pipeline.ingest.inbox_scan import ignored_files
 from kodomo_pipeline.rules.column_gaps import read_column_gaps
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.fallback import failed_feeds
@@ -14,11 +15,13 @@ from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
 
 
-def town_status(town: TownConfig, root: Path) -> dict:
+def town_status(town: TownConfig, root: Path, inbox: Path | None = None) -> dict:
     """`{"town", "run_id", "feeds": {feed: {file, sha256, rows_read, rows_valid, rows_quarantined,
     quarantine_reasons, dropped_columns, outcome[, error]}}, "alerts": operator summary of the newest T}`."""
     database = town.database(root)
     status: dict = {"town": town.town, "run_id": None, "feeds": {}}
+    # Files of the inbox that are not read, with the reason (odd names, links, uploads in progress).
+    status["inbox_ignored"] = [f.as_dict() for f in ignored_files(inbox or town.inbox(root), set(town.feeds))]
     if not database.exists():
         return status
     with open_town_db(database, read_only=True) as con:

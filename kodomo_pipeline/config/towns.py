@@ -112,6 +112,8 @@ class TownFile(_Strict):
     rule_overrides: dict[str, Any] = {}  # checked against the rule set by kodomo_pipeline.rules.ruleset
     # Feeds without which there is no alert list tonight; any other failed feed is judged from its last good snapshot.
     essential_feeds: tuple[str, ...] = ()
+    # A file is read once its size and mtime have not changed for this long (ingest/inbox_scan.py).
+    inbox_settle_seconds: float = Field(default=3.0, ge=0, le=600)
 
     @field_validator("resident_id_pattern")
     @classmethod
@@ -169,6 +171,7 @@ class TownConfig(BaseModel):
     feeds: dict[str, FeedLayout]
     rule_overrides: dict[str, Any] = {}
     essential_feeds: tuple[str, ...] = ()
+    inbox_settle_seconds: float = 3.0
 
     def inbox(self, root: Path | None = None) -> Path:
         return resolve_under(root or data_root(), self.inbox_setting)
@@ -254,6 +257,7 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         feeds=resolved,
         rule_overrides=town.rule_overrides,
         essential_feeds=town.essential_feeds,
+        inbox_settle_seconds=town.inbox_settle_seconds,
     )
 
 

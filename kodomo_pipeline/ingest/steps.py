@@ -22,6 +22,7 @@ import pandas as pd
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
+from kodomo_pipeline.ingest.inbox_scan import STILL_WRITING, wait_until_settled
 from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_export
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.ingest_tables import fetch_one
@@ -120,6 +121,9 @@ def ingest_raw(
     if snapshot is None:
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")
+    if not wait_until_settled(snapshot.path, town.inbox_settle_seconds):  # still being copied: next run
+        tables.record_run_feed(con, run_id, feed, "no_file", snapshot.file_name, None, STILL_WRITING)
+        return RawOutcome(feed, "no_file", snapshot.file_name)
     try:
         raw = read_export(snapshot.path, layout)
     except UnreadableFile as exc:
