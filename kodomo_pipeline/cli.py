@@ -103,7 +103,7 @@ def _run_town(town: TownConfig, asof: dt.date | None, inbox: Path | None, out: P
             tags={TOWN_TAG: town.town, "kodomo/trigger": "cli"},
             raise_on_error=False,
         )
-    status = town_status(town, root)
+    status = town_status(town, root, inbox.resolve() if inbox else None)
     target = (out.resolve() / town.town) if out else town.output(root)
     target.mkdir(parents=True, exist_ok=True)
     stamp = (asof or _judged_date(town, root)).strftime("%Y%m%d")
@@ -136,6 +136,11 @@ def _print_summary(status: dict) -> None:
         )
         if entry.get("error"):
             click.echo(f"  {'':<16}! {entry['error']}")
+        if entry.get("outcome") == "failed" and "judged_from" in entry:
+            used = entry["judged_from"] or "なし (none)"
+            click.echo(f"  {'':<16}→ 前回の正常なデータで判定 judged from the last good snapshot: {used}")
+    for ignored in status.get("inbox_ignored", []):
+        click.echo(f"  無視したファイル ignored: {ignored['file']} — {ignored['reason']}")
     alerts = status.get("alerts")
     if alerts:
         levels = ", ".join(f"{level} {n:,}" for level, n in alerts["by_level"].items())
@@ -144,6 +149,10 @@ def _print_summary(status: dict) -> None:
             f"raised {alerts['raised']:,}, suppressed (対応不要) {alerts['suppressed']:,}; "
             f"未連携 {', '.join(alerts['not_linked_rules']) or 'none'}"
         )
+        from kodomo_pipeline.rules.column_gaps import describe_gap
+
+        for gap in alerts.get("column_gaps", []):
+            click.echo(f"  ! {describe_gap(gap)}")
 
 
 @main.command()
@@ -166,7 +175,17 @@ def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | 
     ok, status = _run_town(town, asof, inbox, out)
     click.echo(f"{town.town}: run {status['run_id'] or '-'} {'succeeded' if ok else 'FAILED (see below)'}")
     _print_summary(status)
-    sys.exit(0 if ok else 1)
+    sys.exit(run_exit_code(ok, status))
+
+
+EXIT_DEGRADED = 3  # the alert list was written, but a feed failed and was judged from its last good snapshot
+
+
+def run_exit_code(ok: bool, status: dict) -> int:
+    """0 all well; 1 the run failed (an essential feed or a step: no complete alert list); 3 degraded."""
+    if not ok:
+        return 1
+    return EXIT_DEGRADED if any(entry["outcome"] == "failed" for entry in status["feeds"].values()) else 0
 
 
 @main.command()

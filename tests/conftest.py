@@ -64,7 +64,17 @@ def write_export(path: Path, feed: FeedLayout, lines: list[list[str]], trailing_
         text += newline
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(feed.layout.encoding))
+    delivered_a_minute_ago(path)
     return path
+
+
+def delivered_a_minute_ago(path: Path) -> None:
+    """Date the file's last change a minute back: a completed delivery, read without waiting for it to settle."""
+    import os
+    import time
+
+    past = time.time() - 60
+    os.utime(path, (past, past))
 
 
 def ingest_rows(tmp_path: Path, town: TownConfig, files: dict[str, list[list[str]]], asof: dt.date):

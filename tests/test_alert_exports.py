@@ -18,7 +18,14 @@ from openpyxl import load_workbook
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.alerts import ALERT_COLUMNS, MEETING_PURPOSE, export_alerts_csv
-from kodomo_pipeline.exports.meeting_xlsx import COUNTS_SHEET, LIST_COLUMNS, LIST_SHEET, NOTE_SHEET, export_meeting_xlsx
+from kodomo_pipeline.exports.meeting_xlsx import (
+    COUNTS_SHEET,
+    GAPS_SHEET,
+    LIST_COLUMNS,
+    LIST_SHEET,
+    NOTE_SHEET,
+    export_meeting_xlsx,
+)
 from kodomo_pipeline.exports.operator_summary import operator_summary, summary_markdown
 from kodomo_pipeline.generator.names import FEMALE_NAMES, FULLWIDTH_SPACE, MALE_NAMES, SURNAMES
 from kodomo_pipeline.orchestration.export_assets import build_export_assets
@@ -189,7 +196,9 @@ def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = export_meeting_xlsx(con, ASOF, tmp_path / "out", operator_summary(con, ASOF), _levels())
     assert path.name == "meeting_20261126.xlsx"
     book = load_workbook(path)
-    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET]
+    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET, GAPS_SHEET]
+    gaps = [list(row) for row in book[GAPS_SHEET].iter_rows(min_row=2, max_row=2, values_only=True)]
+    assert gaps == [["R16", "登園長期欠席", "この町のデータにこの判定に必要な項目がありません"]]
     sheet = book[LIST_SHEET]
     header, *rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert header == [name for name, _ in LIST_COLUMNS]

@@ -52,4 +52,4 @@ def test_bad_arguments_are_refused_clearly(home: Path) -> None:
     assert "use YYYY-MM-DD" in runner.invoke(main, ["run", "--town", "misato", "--asof", "R08.11.26"]).output
     assert "'tokyo' is not one of" in runner.invoke(main, ["run", "--town", "tokyo"]).output
     empty = runner.invoke(main, ["status", "--town", "misato", "--json"])
-    assert json.loads(empty.output) == {"town": "misato", "run_id": None, "feeds": {}}
+    assert json.loads(empty.output) == {"town": "misato", "run_id": None, "feeds": {}, "inbox_ignored": []}

@@ -1,5 +1,8 @@
 -- Every fact that made an indicator fire at T, from every indicator model: the rows `explain` follows back to
 -- the source files. All indicator models share these columns (subject, rule, hit, points per type, provenance).
+-- Only rules linked at T count: a rule 未連携 tonight (a column it reads is missing from a file in force) is
+-- listed in risk_scores.not_linked instead, since its empty column would read as "no" (rules/column_gaps.py).
+WITH hits AS (
 SELECT * FROM ind_consultations
 UNION ALL SELECT * FROM ind_known_case
 UNION ALL SELECT * FROM ind_checkups
@@ -15,3 +18,6 @@ UNION ALL SELECT * FROM ind_attendance
 UNION ALL SELECT * FROM ind_moved_in
 UNION ALL SELECT * FROM ind_certificates
 UNION ALL SELECT * FROM ind_school_roster
+)
+SELECT h.* FROM hits AS h
+WHERE h.rule_id IN (SELECT rule_id FROM rule_set WHERE linked)

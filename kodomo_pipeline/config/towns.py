@@ -132,6 +132,10 @@ class TownFile(_Strict):
     feeds: dict[str, FeedMapping | FeedRef] = Field(min_length=1)
     rule_overrides: dict[str, Any] = {}  # checked against the rule set by kodomo_pipeline.rules.ruleset
     linkage: LinkageSettings = LinkageSettings()
+    # Feeds without which there is no alert list tonight; any other failed feed is judged from its last good snapshot.
+    essential_feeds: tuple[str, ...] = ()
+    # A file is read once its size and mtime have not changed for this long (ingest/inbox_scan.py).
+    inbox_settle_seconds: float = Field(default=3.0, ge=0, le=600)
 
     @field_validator("resident_id_pattern")
     @classmethod
@@ -189,6 +193,8 @@ class TownConfig(BaseModel):
     feeds: dict[str, FeedLayout]
     rule_overrides: dict[str, Any] = {}
     linkage: LinkageSettings = LinkageSettings()
+    essential_feeds: tuple[str, ...] = ()
+    inbox_settle_seconds: float = 3.0
 
     def inbox(self, root: Path | None = None) -> Path:
         return resolve_under(root or data_root(), self.inbox_setting)
@@ -240,6 +246,9 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
     town = validate_model(TownFile, read_yaml(path), path)
     if town.town != path.stem:
         raise ConfigError(path, "town", f"is {town.town!r} but the file is named {path.name}")
+    for feed in town.essential_feeds:
+        if feed not in town.feeds:
+            raise ConfigError(path, "essential_feeds", f"{feed!r} is not one of the town's feeds")
     resolved: dict[str, FeedLayout] = {}
     for feed, entry in town.feeds.items():
         if isinstance(entry, FeedRef):
@@ -271,6 +280,8 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         feeds=resolved,
         rule_overrides=town.rule_overrides,
         linkage=town.linkage,
+        essential_feeds=town.essential_feeds,
+        inbox_settle_seconds=town.inbox_settle_seconds,
     )
 
 

@@ -1,8 +1,9 @@
 """meeting_<YYYYMMDD>.xlsx: the review meeting's list in a form people read (spec/outputs.md).
 
 The CSV is for systems; this workbook is for the people at the table: names, ages and the reasons in words,
-level A first, printable on landscape A4. Sheet 件数 gives the figures the meeting opens with and sheet
-レベルの意味 what the levels mean under the rule set in force. Every text cell goes through the same formula
+level A first, printable on landscape A4. Sheet 件数 gives the figures the meeting opens with, sheet
+レベルの意味 what the levels mean under the rule set in force and sheet 未連携 which rules were not evaluated and
+why (no such data in the town, or a column missing from tonight's file). Every text cell goes through the same formula
 guard as the CSV, and the export is recorded in `access_log`.
 """
 
@@ -27,11 +28,13 @@ from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.rules.ruleset import Level
 from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
+from kodomo_pipeline.storage.fallback import describe_fallback
 from kodomo_pipeline.storage.ingest_tables import read_frame
 
 LIST_SHEET = "検討リスト"
 COUNTS_SHEET = "件数"
 NOTE_SHEET = "レベルの意味"
+GAPS_SHEET = "未連携"
 # (header, width in characters) of the list sheet, in column order.
 LIST_COLUMNS: list[tuple[str, int]] = [
     ("氏名", 16),
@@ -149,6 +152,26 @@ def _counts_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
         sheet.column_dimensions[get_column_letter(index)].width = 12
 
 
+def _gaps_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
+    """Each 未連携 rule and why: the town has no such data, or a file judged tonight lacks a column it reads."""
+    gaps = summary.get("column_gaps", [])
+    rows: list[list[object]] = []
+    for rule_id, name in summary["not_linked_rules"].items():
+        causes = [f"{g['file']} に列「{g['header']}」がありません" for g in gaps if rule_id in g["rules"]]
+        rows.append([rule_id, name, "、".join(causes) or "この町のデータにこの判定に必要な項目がありません"])
+    rows += [
+        ["", "", f"{g['file']} の列「{g['header']}」は形式の定義にないため読み込んでいません"]
+        for g in gaps
+        if g["kind"] == "unknown"
+    ]
+    rows += [["取込失敗", entry["feed"], describe_fallback(entry)] for entry in summary.get("failed_feeds", [])]
+    rows += [[], ["", "", "未連携の項目は判定していません（「リスクなし」ではありません）。"]]
+    _write_table(sheet, ["判定項目", "名称", "理由"], rows)
+    sheet.column_dimensions["A"].width = 10
+    sheet.column_dimensions["B"].width = 18
+    sheet.column_dimensions["C"].width = 90
+
+
 def _score_range(levels: Mapping[str, Level], level: str) -> str:
     above = {"A": None, "B": "A", "C": "B"}[level]
     low = levels[level].min_score
@@ -183,6 +206,7 @@ def export_meeting_xlsx(
     _list_sheet(workbook.active, meeting_rows(con, asof))
     _counts_sheet(workbook.create_sheet(COUNTS_SHEET), summary)
     _note_sheet(workbook.create_sheet(NOTE_SHEET), levels)
+    _gaps_sheet(workbook.create_sheet(GAPS_SHEET), summary)
     path = out_dir / f"meeting_{asof:%Y%m%d}.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)

@@ -12,6 +12,8 @@ from typing import Any
 
 import duckdb
 
+from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
+from kodomo_pipeline.storage.fallback import describe_fallback, failed_feeds
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 
 LEVELS = ("A", "B", "C")
@@ -54,6 +56,8 @@ def operator_summary(con: duckdb.DuckDBPyConnection, asof: dt.date) -> dict[str,
         "raised": total(change="上昇"),
         "suppressed": sum(n for is_suppressed, *_, n in rows if is_suppressed),
         "not_linked_rules": dict(not_linked),
+        "column_gaps": read_column_gaps(con),  # missing/unknown headers of the files in force, and what they unlink
+        "failed_feeds": failed_feeds(con, asof),  # feeds judged from their last good snapshot tonight
         "economic_only": economic_only,
         "economic_only_share": round(economic_only / alerts, 4) if alerts else 0.0,
     }
@@ -78,6 +82,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"- suppressed (対応不要, not exported): {summary['suppressed']}",
         f"- economic indicators only: {summary['economic_only']} ({summary['economic_only_share']:.1%} of alerts)",
         f"- 未連携 rules: {not_linked}",
+        *(f"- 列の欠落 column gap: {describe_gap(gap)}" for gap in summary.get("column_gaps", [])),
+        *(f"- 取込失敗 failed feed: {describe_fallback(entry)}" for entry in summary.get("failed_feeds", [])),
         f"- rule set {summary['rule_set_version']}, as of {summary['as_of']}",
     ]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ class Snapshot:
 
 
 def parse_snapshot_name(path: Path) -> Snapshot | None:
-    match = _SNAPSHOT.match(path.name)
+    match = _SNAPSHOT.fullmatch(path.name)  # fullmatch: `$` would accept a trailing line break
     if not match:
         return None
     try:
@@ -33,10 +33,15 @@ def parse_snapshot_name(path: Path) -> Snapshot | None:
 
 
 def list_snapshots(inbox: Path, feeds: set[str] | None = None) -> list[Snapshot]:
-    """Every snapshot file in the inbox (not in subfolders), oldest first."""
+    """Every snapshot file in the inbox (not in subfolders, not a link, nothing resolving outside), oldest first."""
+    from kodomo_pipeline.ingest.inbox_scan import is_safe_inbox_file  # it names files with this module's parser
+
     if not inbox.is_dir():
         return []
-    found = [snap for path in inbox.iterdir() if path.is_file() and (snap := parse_snapshot_name(path))]
+    resolved = inbox.resolve()
+    found = [
+        snap for path in inbox.iterdir() if (snap := parse_snapshot_name(path)) and is_safe_inbox_file(path, resolved)
+    ]
     if feeds is not None:
         found = [snap for snap in found if snap.feed in feeds]
     return sorted(found, key=lambda snap: (snap.extract_date, snap.feed))

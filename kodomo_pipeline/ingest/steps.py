@@ -31,6 +31,7 @@ from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.ingest.archive import archive_bytes, archive_link, archive_path
 from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
+from kodomo_pipeline.ingest.inbox_scan import STILL_WRITING, wait_until_settled
 from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_bytes, read_export
 from kodomo_pipeline.ingest.settings import ShrinkRule, ingestion_settings
 from kodomo_pipeline.storage import ingest_tables as tables
@@ -164,6 +165,9 @@ def ingest_raw(
     if snapshot is None:
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")
+    if not wait_until_settled(snapshot.path, town.inbox_settle_seconds):  # still being copied: next run
+        tables.record_run_feed(con, run_id, feed, "no_file", snapshot.file_name, None, STILL_WRITING)
+        return RawOutcome(feed, "no_file", snapshot.file_name)
     try:
         data = read_bytes(snapshot.path)
     except UnreadableFile as exc:

@@ -28,6 +28,8 @@ def summary_metadata(summary: dict[str, Any]) -> dict[str, Any]:
         "by_type": MetadataValue.json(summary["by_type"]),
         "by_level_and_type": MetadataValue.json(summary["by_level_and_type"]),
         "not_linked_rules": MetadataValue.json(summary["not_linked_rules"]),
+        "column_gaps": MetadataValue.json(summary.get("column_gaps", [])),
+        "failed_feeds": MetadataValue.json(summary.get("failed_feeds", [])),
         "summary": MetadataValue.md(summary_markdown(summary)),
     }
 

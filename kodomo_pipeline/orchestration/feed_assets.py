@@ -20,6 +20,7 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.steps import FeedFailed, ingest_raw, validate_feed
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage.fallback import describe_fallback, last_good_snapshot
 
 MIN_PASS_RATE = 0.95  # below this share of valid rows the operator is warned: the export may have changed
 
@@ -59,11 +60,15 @@ def build_raw_asset(town: TownConfig, feed: str) -> AssetsDefinition:
             try:
                 got = ingest_raw(con, town, feed, kodomo.paths(town), context.run_id, kodomo.asof_date)
             except FeedFailed as exc:
-                raise Failure(
-                    description=str(exc),
-                    metadata={"file": exc.file_name, "cause": exc.cause, "report": MetadataValue.path(str(exc.report))},
-                    allow_retries=False,
-                ) from None
+                failed = {"file": exc.file_name, "cause": exc.cause, "report": MetadataValue.path(str(exc.report))}
+                if feed in town.essential_feeds:
+                    raise Failure(
+                        description=f"必須データ {feed} の取込に失敗したため、今夜のアラートリストは作成しません "
+                        f"(essential feed failed: no alert list tonight). {exc}",
+                        metadata=failed,
+                        allow_retries=False,
+                    ) from None
+                return _fallback_result(context, con, feed, exc, failed, kodomo.asof_date)
         context.log.info(f"{feed}: {got.outcome} {got.file_name or ''} ({got.rows_read} rows read)")
         if got.warning:  # a shrunk snapshot: used with this warning, or held (counts and file names only)
             context.log.warning(f"{feed}: {got.file_name}: {got.warning}")
@@ -80,6 +85,26 @@ def build_raw_asset(town: TownConfig, feed: str) -> AssetsDefinition:
         )
 
     return raw_feed
+
+
+def _fallback_result(context, con, feed: str, exc: FeedFailed, failed: dict, asof) -> MaterializeResult:
+    """A non-essential feed failed: the night goes on, judged from the feed's last good snapshot, and says so."""
+    used = last_good_snapshot(con, feed, asof)
+    entry = {
+        "feed": feed,
+        "file": exc.file_name,
+        "judged_from": used[0] if used else None,
+        "judged_from_extract_date": used[1].isoformat() if used else None,
+    }
+    context.log.warning(f"{describe_fallback(entry)}: {exc.cause}")
+    return MaterializeResult(
+        metadata=failed
+        | {
+            "outcome": "failed",
+            "judged_from": entry["judged_from"] or "none (no earlier snapshot)",
+            "judged_from_extract_date": entry["judged_from_extract_date"] or "",
+        }
+    )
 
 
 def _check_results(con, feed: str, sha256: str | None, figures: dict | None) -> list[AssetCheckResult]:

@@ -24,6 +24,7 @@ from dagster import (
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.inbox import list_snapshots
+from kodomo_pipeline.ingest.inbox_scan import settled
 
 TOWN_TAG = "kodomo/town"  # dagster.yaml limits runs to one per value of this tag
 
@@ -66,11 +67,14 @@ def build_schedule(town: TownConfig, job: JobDefinition, root: Path) -> Schedule
     return nightly
 
 
-def inbox_state(inbox: Path, feeds: set[str]) -> dict[str, str]:
-    """file name → size and modification time of every snapshot in the inbox."""
+def inbox_state(inbox: Path, feeds: set[str], settle_seconds: float = 0.0) -> dict[str, str]:
+    """file name → size and modification time of every snapshot in the inbox that has stopped changing
+    (unchanged for `settle_seconds`); one still being copied is left out, so a later tick sees it as new."""
     state = {}
     for snap in list_snapshots(inbox, feeds):
-        stat = snap.path.stat()
+        if not settled(snap.path, settle_seconds):
+            continue
+        stat = snap.path.lstat()
         state[snap.file_name] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return state
 
@@ -88,7 +92,7 @@ def build_inbox_sensor(town: TownConfig, job: JobDefinition, root: Path) -> Sens
     )
     def inbox_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        now = inbox_state(inbox, feeds)
+        now = inbox_state(inbox, feeds, town.inbox_settle_seconds)
         new = sorted(name for name, stamp in now.items() if seen.get(name) != stamp)
         context.update_cursor(json.dumps(now, sort_keys=True))
         if not new:

@@ -21,6 +21,7 @@ from kodomo_pipeline.exports.disclosure import manifest_path
 from kodomo_pipeline.privacy.profiles import DisclosureProfile, load_profiles
 from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, years_before
 from kodomo_pipeline.reports import render_template
+from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
 from kodomo_pipeline.sqlmodels.lifecycle import quarantine_meaning
 from kodomo_pipeline.storage.ingest_tables import latest_run_feeds, quarantine_reasons
 from kodomo_pipeline.storage.snapshots import has_table
@@ -157,6 +158,7 @@ def _feed(
     ]
     current = in_force.get(spec.feed)
     outcome, cause = outcomes.get(spec.feed, (None, None))
+    gaps = [describe_gap(gap) for gap in read_column_gaps(con) if gap["feed"] == spec.feed]
     return {
         "feed": spec.feed,
         "title_ja": spec.title_ja,
@@ -179,6 +181,7 @@ def _feed(
         },
         "outcome": OUTCOME_JA.get(outcome, outcome) if outcome else "",
         "cause": cause or "",
+        "column_gaps": gaps,
         "retention": _retention(con, spec.feed, asof, policy, current[1] if current else None),
     }
 

@@ -1,5 +1,6 @@
-"""Which rules a town can evaluate at all: a rule is 未連携 (not linked) only when every feed or column it reads
-is absent from the town's exports (rules v1, "Not linked"). Such a rule is reported, never counted as "no risk".
+"""Which rules a town can evaluate at all: a rule is 未連携 (not linked) when none of its feeds is exported with
+every column the rule reads there (rules v1, "Not linked"). Such a rule is reported, never counted as "no risk".
+Per run, a file that lacks a column its layout promises unlinks the rules reading it (rules/column_gaps.py).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ def delivered_columns(town: TownConfig) -> dict[str, frozenset[str]]:
 
 
 def rule_is_linked(rule: Rule, delivered: dict[str, frozenset[str]], feeds: dict[str, FeedSpec]) -> bool:
-    """True when at least one of the rule's feeds is delivered with at least one column the rule reads there."""
+    """True when at least one of the rule's feeds is delivered with every column the rule reads there: a column
+    read as empty would answer "no" for everyone (a missed checkup, no anxiety)."""
     for feed in rule.feeds:
         if feed not in delivered:
             continue
         wanted = set(rule.columns) & set(feeds[feed].columns)
-        if not wanted or wanted & delivered[feed]:
+        if wanted <= delivered[feed]:
             return True
     return False
 

@@ -12,6 +12,7 @@ from duckdb.sqltypes import VARCHAR
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, ephemeral_key
+from kodomo_pipeline.rules.column_gaps import column_gaps, unlinked_by_gaps, write_column_gaps
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
 from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
@@ -109,8 +110,15 @@ def prepare(
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
-    write_rule_set(con, rules, linked_rules(rules, town, feeds))
     ensure_bookkeeping(con)
+    # 未連携: the town exports nothing the rule reads, or a file in force at T lacks a column it reads.
+    gaps = column_gaps(con, town, rules, feeds, asof)
+    unlinked_tonight = unlinked_by_gaps(gaps)
+    linked = {
+        rule_id: ok and rule_id not in unlinked_tonight for rule_id, ok in linked_rules(rules, town, feeds).items()
+    }
+    write_rule_set(con, rules, linked)
+    write_column_gaps(con, gaps)
     for feed, spec in feeds.items():
         ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
         sql = current_rows_sql(feed, "getvariable('as_of')")
