@@ -310,6 +310,54 @@ def rules_command(out_file: Path | None) -> None:
     click.echo(f"rule matrix ({len(columns)} town(s)) written to {target}")
 
 
+@main.group("key")
+def key_group() -> None:
+    """擬似ID鍵: the town's pseudonym key, checked against the fingerprint its database recorded."""
+
+
+@key_group.command("show")
+@click.option("--town", required=True, type=TownParam())
+def key_show(town: TownConfig) -> None:
+    """The recorded key fingerprints and what was done, oldest first (never the key)."""
+    from kodomo_pipeline.privacy.key_registry import key_history
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    database = town.database(data_root())
+    if not database.exists():
+        raise click.ClickException(f"{town.town}: まだデータベースがありません / no database yet")
+    with open_town_db(database, read_only=True) as con:
+        for event in key_history(con):
+            click.echo(
+                f"{event['recorded_at']:%Y-%m-%d %H:%M:%S} {event['event']:<10} {event['fingerprint']} "
+                f"(前 {event['previous'] or '-'}, {event['source']}) {event['note'] or ''}"
+            )
+
+
+@key_group.command("rotate")
+@click.option("--town", required=True, type=TownParam())
+@click.option("--reason", required=True, help="why the key changes; recorded in the town database")
+def key_rotate(town: TownConfig, reason: str) -> None:
+    """Change the town's key on purpose: every analyst pseudonym changes (see docs/privacy_reviewers.md).
+
+    A key file is renamed to <key>.retired-<time> (keep it offline) and a new one is made; with
+    KODOMO_PSEUDONYM_KEY_<TOWN> set, the key in the environment is recorded as the new one.
+    """
+    from kodomo_pipeline.orchestration.run_lock import TownRunBusy, hold_run
+    from kodomo_pipeline.privacy.key_registry import rotate_town_key
+    from kodomo_pipeline.privacy.pseudonym import PseudonymKeyError
+
+    root = data_root()
+    try:
+        with hold_run(town, root, "key-rotate"):  # never under a running night
+            done = rotate_town_key(town, root, reason)
+    except (TownRunBusy, PseudonymKeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{town.town}: 擬似ID鍵を更新しました / key rotated: {done['previous'] or '-'} → {done['fingerprint']}")
+    if done["retired"]:
+        click.echo(f"  旧鍵 / old key: {done['retired']} (オフラインに保管し、サーバーから削除してください)")
+    click.echo("  以後の分析用擬似IDはすべて変わります / every analyst pseudonym changes from the next run")
+
+
 main.add_command(purge_command)  # kodomo purge --town T --before YYYY-MM-DD
 main.add_command(audit_command)  # kodomo audit --town T [--json]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,10 +79,18 @@ def _raw_rows(raw: RawExport, snapshot: Snapshot, spec_columns: list[str]) -> pd
     return frame.sort_values(ROW, kind="stable")
 
 
+def _umask() -> int:
+    """This process's umask (reading it means setting it: there is no getter)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def _move_to_failed(snapshot: Snapshot, paths: TownPaths, town: str, cause: str, sha256: str | None) -> Path:
     paths.failed.mkdir(parents=True, exist_ok=True)
     target = paths.failed / snapshot.file_name
     shutil.move(str(snapshot.path), target)
+    target.chmod(0o666 & ~_umask())  # the department's file mode is not ours: owner-only (config/paths.py)
     report = paths.failed / f"{snapshot.file_name}.report.json"
     report.write_text(
         json.dumps(
@@ -135,6 +144,7 @@ def ingest_raw(
     archived.parent.mkdir(parents=True, exist_ok=True)
     if not archived.exists():
         shutil.copy2(snapshot.path, archived)
+        archived.chmod(0o666 & ~_umask())
     con.begin()
     tables.insert_frame(con, tables.raw_table(feed), _raw_rows(raw, snapshot, list(layout.spec.columns)))
     con.execute(

@@ -24,7 +24,7 @@ EXIT_FAILED = 1  # the run failed (a feed, a step, the key check): the summary's
 EXIT_BUSY = 75  # another run of the town is in progress (EX_TEMPFAIL: try again later, or use --wait)
 WAIT_SECONDS = 6 * 3600  # `kodomo run --wait` gives up after this long
 
-_OUR_ERRORS = ("TownRunBusy", "KeyMismatch", "PseudonymKeyError", "ConfigError", "Failure")
+_OUR_ERRORS = ("RunSetupError", "TownRunBusy", "KeyMismatch", "PseudonymKeyError", "ConfigError", "Failure")
 
 
 @dataclass
@@ -143,7 +143,7 @@ def run_town(
                     out=str(out.resolve()) if out else None,
                 )
                 # The terminal shows progress and the summary; the full event log is in the instance (UI).
-                run_config["loggers"] = {"console": {"config": {"log_level": "ERROR"}}}
+                run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
                 progress = StepProgress(run_id, len(job.graph.node_dict), echo)
                 progress.start()
                 try:
@@ -161,7 +161,7 @@ def run_town(
                 if not result.success:
                     outcome.cause = failure_cause(instance, run_id) or "原因不明の失敗 (Dagster UI を確認してください)"
                     outcome.leak_check = _scan_failed(instance, town, root, run_id)
-                _finish(outcome, town, root, out)
+                _finish(outcome, town, root, out, judged_here=_materialised(instance, run_id, town, "alerts"))
         except TownRunBusy as exc:
             return RunOutcome(False, None, asof, cause=str(exc), busy=True)
     return outcome
@@ -178,7 +178,15 @@ def _scan_failed(instance, town: TownConfig, root: Path, run_id: str) -> str:
     return "漏えい検査: 問題なし / leak guard: clean"
 
 
-def _finish(outcome: RunOutcome, town: TownConfig, root: Path, out: Path | None) -> None:
+def _materialised(instance, run_id: str, town: TownConfig, asset: str) -> bool:
+    from dagster import AssetKey, DagsterEventType
+
+    key = AssetKey([town.town, asset])
+    events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    return any(entry.dagster_event.asset_key == key for entry in events)
+
+
+def _finish(outcome: RunOutcome, town: TownConfig, root: Path, out: Path | None, judged_here: bool) -> None:
     """This run's per-feed summary, and its copy as `ingest_status_<T>.json`; a failure here is one more line."""
     from kodomo_pipeline.status import town_status
 
@@ -188,6 +196,8 @@ def _finish(outcome: RunOutcome, town: TownConfig, root: Path, out: Path | None)
         outcome.status = {"town": town.town, "run_id": outcome.run_id, "feeds": {}}
         outcome.cause = outcome.cause or describe(exc, town.database(root)) or f"DuckDB {type(exc).__name__}"
     outcome.status["run_id"] = outcome.run_id
+    if not judged_here:
+        outcome.status.pop("alerts", None)  # an earlier run's alerts are not this run's summary
     target = (out.resolve() / town.town) if out else town.output(root)
     assert outcome.asof is not None
     try:

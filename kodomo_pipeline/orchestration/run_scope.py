@@ -31,6 +31,22 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 ASOF_TAG = "kodomo/asof"
 
 
+class RunSetupError(RuntimeError):
+    """The run could not start: the cause in one line (causes.py), never a value."""
+
+
+@contextmanager
+def _plain_causes(town: TownConfig, root: Path) -> Iterator[None]:
+    """Machine errors while the run sets up (read-only database, full disk) as one clear line."""
+    from kodomo_pipeline.orchestration.causes import describe
+
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        cause = describe(exc, town.database(root))
+        raise RunSetupError(f"{town.town}: {cause or type(exc).__name__}") from None
+
+
 def tokyo_today() -> dt.date:
     """Today where the towns are: a server clock in UTC would otherwise judge 02:00 JST as yesterday."""
     return dt.datetime.now(TOKYO).date()
@@ -75,15 +91,17 @@ def run_scope(resource: KodomoResource, context: InitResourceContext) -> Iterato
         yield None
         return
     root = resource.root
-    apply_file_modes(root)
     run = context.dagster_run
     assert run is not None
+    with _plain_causes(town, root):
+        apply_file_modes(root)
     with hold_run(town, root, run.run_id, resource.lock_wait_seconds):
         if context.instance is not None:
             swept = sweep_dead_runs(context.instance, town, root)
             if swept and context.log:
                 context.log.warning(f"{town.town}: {len(swept)} run(s) whose process had died marked failed")
-        check_town_key(town, root, context)
+        with _plain_causes(town, root):
+            check_town_key(town, root, context)
         if resource.asof_date:
             judged = resource.asof_date
         elif run.tags.get(ASOF_TAG):
