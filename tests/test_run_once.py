@@ -50,7 +50,8 @@ def _kodomo(root: Path, *args: str) -> subprocess.Popen:
 def _alerts(root: Path) -> list[tuple]:
     database = load_towns()[TOWN].database(root)
     with duckdb.connect(str(database), read_only=True) as con:
-        return con.execute("SELECT alert_id, subject_resident_id, type_code, level, score, indicators, as_of FROM alerts ORDER BY alert_id").fetchall()
+        columns = "alert_id, subject_resident_id, type_code, level, score, indicators, as_of"
+        return con.execute(f"SELECT {columns} FROM alerts ORDER BY alert_id").fetchall()
 
 
 def _instance(root: Path) -> DagsterInstance:
