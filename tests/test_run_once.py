@@ -6,6 +6,7 @@ kill one, make the database unwritable, lose the key, and read the status as a j
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -243,3 +244,31 @@ def test_a_lost_key_is_refused_and_rotation_is_explicit_and_recorded(env_home: P
         verify_town_key(town, env_home)
     with duckdb.connect(str(town.database(env_home)), read_only=True) as con:
         assert [event["event"] for event in key_history(con)] == ["first_use", "rotated"]
+
+
+def test_purge_leaves_no_copy_past_its_retention(env_home: Path) -> None:
+    from kodomo_pipeline.privacy.retention import load_retention, purge
+
+    town = load_towns()[TOWN]
+    old = {
+        town.inbox(env_home) / "jumin_20190401.csv": "inbox",
+        town.output(env_home) / "meeting_20190401.xlsx": "out",
+        town.output(env_home) / "explain" / "explain_AL-0000_20190401.html": "out",
+        env_home / "failed" / TOWN / "jumin_20190301.csv": "failed",
+        env_home / "logs" / TOWN / "errors_20190401.log": "logs",
+        env_home / "backtest" / TOWN / "work_old" / "copy.duckdb": "backtest",
+    }
+    for path in old:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+    stamp = time.mktime((2019, 4, 1, 0, 0, 0, 0, 0, -1))
+    os.utime(env_home / "backtest" / TOWN / "work_old", (stamp, stamp))
+    recent = town.output(env_home) / "meeting_20261126.xlsx"
+    assert recent.exists()
+    result = purge(town, env_home, dt.date(2021, 4, 1), today=dt.date(2026, 11, 27), policy=load_retention())
+    kinds = sorted(copy["kind"] for copy in result.files)
+    assert kinds == sorted(old.values())
+    assert not any(path.exists() for path in old) and not (env_home / "backtest" / TOWN / "work_old").exists()
+    assert recent.exists()  # within retention
+    with duckdb.connect(str(town.database(env_home)), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM purge_files_log").fetchone()[0] == len(old)
