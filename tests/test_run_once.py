@@ -97,10 +97,19 @@ def test_every_file_under_the_data_root_is_owner_only_after_a_run(town_root: Pat
     assert checked > 50
 
 
-def test_the_run_is_tagged_with_its_date_and_status_exit_codes(env_home: Path) -> None:
+def test_the_run_is_tagged_with_its_date_and_every_asset_judged_that_date(env_home: Path) -> None:
     with _instance(env_home) as instance:
         runs = instance.get_runs(RunsFilter(job_name=job_name(TOWN)))
-    assert runs and all(run.tags.get(ASOF_TAG) == ASOF for run in runs)
+        assert len(runs) == 1 and runs[0].tags.get(ASOF_TAG) == ASOF  # no --asof given: resolved once, recorded
+        dates = set()
+        for entry in instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+            metadata = entry.dagster_event.materialization.metadata
+            if "as_of" in metadata:
+                dates.add(metadata["as_of"].value)
+    assert dates == {ASOF}
+
+
+def test_status_exit_codes_for_job_schedulers(env_home: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(main, ["status", "--town", TOWN, "--json"])
     assert ok.exit_code == 0, ok.output

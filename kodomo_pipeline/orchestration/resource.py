@@ -16,6 +16,8 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.steps import TownPaths
 from kodomo_pipeline.orchestration.causes import describe
 from kodomo_pipeline.orchestration.run_scope import run_scope, tokyo_today
+from kodomo_pipeline.rules.ruleset import RuleSet
+from kodomo_pipeline.sqlmodels.runner import prepare
 from kodomo_pipeline.storage.snapshots import newest_extract
 from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -30,6 +32,7 @@ class KodomoResource(ConfigurableResource):
     lock_wait_seconds: int = 1800  # a nightly run waits this long for another run of its town, then fails
 
     _judged: dt.date | None = PrivateAttr(default=None)  # T of this run, resolved once in run_scope
+    _prepared: set[str] = PrivateAttr(default_factory=set)  # towns whose SQL tables this run has prepared
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator[KodomoResource]:
@@ -52,6 +55,14 @@ class KodomoResource(ConfigurableResource):
         Outside a nightly run (a test materialising a few assets): the configured as-of date, else the newest
         extract ingested, else today in Asia/Tokyo."""
         return self._judged or self.asof_date or newest_extract(con) or tokyo_today()
+
+    def prepare(self, con: duckdb.DuckDBPyConnection, town: TownConfig, rules: RuleSet, key=None) -> dt.date:
+        """sqlmodels.runner.prepare for this run: the database part (rule set, bookkeeping, empty tables) once
+        per run, this connection's session (T, parameters, staging views) every time; returns T."""
+        asof = self.judgment_date(con)
+        prepare(con, town, asof, rules, key, tables_ready=town.town in self._prepared)
+        self._prepared.add(town.town)
+        return asof
 
     def paths(self, town: TownConfig) -> TownPaths:
         return TownPaths.for_town(town, self.root, Path(self.inbox) if self.inbox else None)

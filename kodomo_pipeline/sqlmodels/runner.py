@@ -95,23 +95,34 @@ def register_alert_ids(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> Non
 
 
 def prepare(
-    con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet, key: PseudonymKey | None = None
+    con: duckdb.DuckDBPyConnection,
+    town: TownConfig,
+    asof: dt.date,
+    rules: RuleSet,
+    key: PseudonymKey | None = None,
+    tables_ready: bool = False,
 ) -> None:
     """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T).
 
     `key` is the town's key (privacy/pseudonym.py) new alert IDs are derived from; without one (unit tests,
-    benchmarks) they are random and stay stable only through `alert_ids`."""
+    benchmarks) they are random and stay stable only through `alert_ids`. `tables_ready`: this run already wrote
+    the rule set and made the bookkeeping and empty tables (KodomoResource.prepare), so only this connection's
+    session (T, parameters, views, the alert-ID function) is set up."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
-    write_rule_set(con, rules, linked_rules(rules, town, feeds))
-    ensure_bookkeeping(con)
+    if not tables_ready:
+        write_rule_set(con, rules, linked_rules(rules, town, feeds))
+        ensure_bookkeeping(con)
     for feed, spec in feeds.items():
-        ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
+        if not tables_ready:
+            ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
         sql = current_rows_sql(feed, "getvariable('as_of')")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_PREFIX}{feed} AS {sql}")
+    if tables_ready:
+        return
     for table, columns in _EMPTY_UPSTREAM.items():
         if not has_table(con, table):
             con.execute(f"CREATE TABLE {table} ({columns})")
