@@ -19,10 +19,18 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+    build_run_status_sensor_context,
+)
 
 from kodomo_pipeline.cli import main
 from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.run_lock import hold_run, sweep_dead_runs
 from kodomo_pipeline.orchestration.run_scope import ASOF_TAG
 from kodomo_pipeline.orchestration.town_jobs import job_name
@@ -148,6 +156,35 @@ def test_a_second_start_is_refused_while_the_town_runs(env_home: Path) -> None:
     assert "別の実行が進行中" in result.output and "the-other-run" in result.output
 
 
+def test_a_daemon_run_waits_for_the_town_lock_and_fails_naming_the_holder(env_home: Path) -> None:
+    from kodomo_pipeline.orchestration.cli_run import failure_cause
+    from kodomo_pipeline.orchestration.definitions import build_definitions
+    from kodomo_pipeline.orchestration.town_jobs import run_config_for
+
+    town = load_towns()[TOWN]
+    run_config = run_config_for(env_home, asof=ASOF)
+    run_config["resources"]["kodomo"]["config"]["lock_wait_seconds"] = 1
+    job = build_definitions(env_home).resolve_job_def(job_name(TOWN))
+    with _instance(env_home) as instance, hold_run(town, env_home, "cli-run-holding-the-town"):
+        started = time.monotonic()
+        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+        assert not result.success and time.monotonic() - started < 60
+        cause = failure_cause(instance, result.run_id)
+        steps = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_SUCCESS))
+    assert "別の実行が進行中" in cause and "cli-run-holding-the-town" in cause
+    assert steps == []  # not one step ran beside the holder
+
+
+@pytest.mark.slow
+def test_an_unwritable_output_folder_is_one_line_not_a_traceback(env_home: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", "--town", TOWN, "--asof", ASOF, "--out", str(blocker / "out")])
+    assert result.exit_code == 1
+    cause = next(line for line in result.output.splitlines() if "原因 / cause" in line)
+    assert str(blocker) in cause and "Traceback" not in result.output
+
+
 def _step_spans(instance: DagsterInstance, run_id: str) -> tuple[float, float]:
     stamps = [
         entry.timestamp
@@ -229,6 +266,17 @@ def test_a_failed_run_carrying_a_personal_value_is_flagged(env_home: Path) -> No
         report = scan_finished_run(instance, town, env_home, run.run_id)
         assert report is not None and report.leaks >= 1 and report.kinds_found().get("name")
         assert instance.get_run_by_id(run.run_id).tags[RESULT_TAG].startswith("LEAKS")
+        # The daemon's way: the town's failed-run sensor, as Dagster calls it after a run failure.
+        instance.add_run_tags(run.run_id, {RESULT_TAG: "-"})
+        sensor_name = f"{TOWN}_leak_guard_failed_runs"
+        sensor = build_definitions(env_home).resolve_sensor_def(sensor_name)
+        failure = next(iter(instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE))).dagster_event
+        context = build_run_status_sensor_context(sensor_name, failure, instance, instance.get_run_by_id(run.run_id))
+        outcome = sensor(context)
+        assert "scanned" in outcome.skip_message and name not in outcome.skip_message
+        assert instance.get_run_by_id(run.run_id).tags[RESULT_TAG].startswith("LEAKS")
+        observed = instance.fetch_observations(AssetKey([TOWN, "leak_guard"]), limit=5).records
+        assert observed and all(name not in str(record.event_log_entry) for record in observed)
 
 
 def test_a_lost_key_is_refused_and_rotation_is_explicit_and_recorded(env_home: Path) -> None:

@@ -18,7 +18,12 @@ _OS_CAUSES = {
     errno.EROFS: "読み取り専用のため書き込めません",
     errno.ENOSPC: "ディスクの空きがありません",
     errno.EDQUOT: "ディスク容量の上限 (quota) に達しました",
+    errno.ENOTDIR: "フォルダを作れません (途中に同名のファイルがあります)",
+    errno.EEXIST: "フォルダを作れません (同名のファイルがあります)",
 }
+# Errors whose message the operating system writes ("[Errno 13] Permission denied: '<path>'"): a path, no value.
+OS_ERROR_CLASSES = ("PermissionError", "FileNotFoundError", "NotADirectoryError", "IsADirectoryError",
+                    "FileExistsError", "OSError")  # fmt: skip
 _DUCKDB_CAUSES = (
     ("no space left", "ディスクの空きがありません"),
     ("read-only", "データベースが読み取り専用で書き込めません"),

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.orchestration.causes import describe
+from kodomo_pipeline.orchestration.causes import OS_ERROR_CLASSES, describe
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed (a feed, a step, the key check): the summary's cause line says why
@@ -101,6 +101,8 @@ def failure_cause(instance, run_id: str) -> str | None:
         while error is not None:
             if error.cls_name in _OUR_ERRORS:
                 return error.message.split(":", 1)[-1].strip().splitlines()[0]
+            if error.cls_name in OS_ERROR_CLASSES:
+                return f"{event.step_key or 'run'}: {error.message.strip().splitlines()[0]}"
             if error.cause is None:
                 return f"{event.step_key or 'run'}: {error.cls_name} (詳細は Dagster UI のイベントログ)"
             error = error.cause
