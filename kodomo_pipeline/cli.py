@@ -76,51 +76,20 @@ def generate(
         click.echo(f"  + 過去の住基抽出 {n} 件 (氏の変更前 / name history): jumin_<date>.csv")
 
 
-def _run_town(town: TownConfig, asof: dt.date | None, inbox: Path | None, out: Path | None) -> tuple[bool, dict]:
-    """Materialise the town's whole graph headless, recorded in the Dagster instance."""
-    from dagster import DagsterInstance
+def _run_town(
+    town: TownConfig, asof: dt.date | None, inbox: Path | None, out: Path | None, wait: bool = False
+) -> tuple[bool, dict]:
+    """Run the town's whole graph now, holding its run lock (orchestration/cli_run.py); progress per step."""
+    from kodomo_pipeline.orchestration.cli_run import run_town
 
-    from kodomo_pipeline.orchestration.definitions import build_definitions
-    from kodomo_pipeline.orchestration.instance import prepare_dagster_home
-    from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
-    from kodomo_pipeline.status import town_status
-
-    root = data_root()
-    prepare_dagster_home(root)
-    job = build_definitions(root).resolve_job_def(job_name(town.town))
-    run_config = run_config_for(
-        root,
-        asof=asof.isoformat() if asof else None,
-        inbox=str(inbox.resolve()) if inbox else None,
-        out=str(out.resolve()) if out else None,
-    )
-    # The terminal shows warnings and failures; the full event log is in the instance (Dagster UI).
-    run_config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            tags={TOWN_TAG: town.town, "kodomo/trigger": "cli"},
-            raise_on_error=False,
-        )
-    status = town_status(town, root, inbox.resolve() if inbox else None)
-    target = (out.resolve() / town.town) if out else town.output(root)
-    target.mkdir(parents=True, exist_ok=True)
-    stamp = (asof or _judged_date(town, root)).strftime("%Y%m%d")
-    (target / f"ingest_status_{stamp}.json").write_text(json.dumps(status, ensure_ascii=False, indent=2), "utf-8")
-    return result.success, status
-
-
-def _judged_date(town: TownConfig, root: Path) -> dt.date:
-    """T of a run that named none: the newest extract ingested, as the assets chose it (not today's date)."""
-    from kodomo_pipeline.storage.snapshots import newest_extract
-    from kodomo_pipeline.storage.town_db import open_town_db
-
-    database = town.database(root)
-    if not database.exists():
-        return _today()
-    with open_town_db(database, read_only=True) as con:
-        return newest_extract(con) or _today()
+    outcome = run_town(town, data_root(), asof, inbox, out, wait=wait, echo=click.echo)
+    status = outcome.status or {"town": town.town, "run_id": outcome.run_id, "feeds": {}}
+    status["exit_code"] = outcome.exit_code
+    if outcome.cause:
+        status["cause"] = outcome.cause
+    if outcome.leak_check:
+        status["leak_check"] = outcome.leak_check
+    return outcome.ok, status
 
 
 def _count(entry: dict, key: str) -> str:
@@ -170,11 +139,24 @@ def _print_summary(status: dict) -> None:
     help="outputs go to <out>/<town>/ (default: from the town file)",
 )
 @click.option("--asof", callback=parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
-def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | None) -> None:
-    """Run a town's whole nightly graph now, through the same Dagster definitions as the schedule."""
-    ok, status = _run_town(town, asof, inbox, out)
-    click.echo(f"{town.town}: run {status['run_id'] or '-'} {'succeeded' if ok else 'FAILED (see below)'}")
+@click.option("--wait", is_flag=True, help="wait for a run of the town in progress instead of exiting with 75")
+def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | None, wait: bool) -> None:
+    """Run a town's whole nightly graph now, through the same Dagster definitions as the schedule.
+
+    Exit codes: 0 成功; 1 失敗 (the summary's last line says why); 3 一部のフィードが失敗し前回の正常な
+    スナップショットで判定 (degraded: a feed failed and was judged from its last good snapshot); 75 別の実行が進行中
+    (another run of the town is in progress: try again later or use --wait); 2 wrong arguments.
+    """
+    ok, status = _run_town(town, asof, inbox, out, wait)
+    if status["exit_code"] == 75:
+        click.echo(f"{status['cause']}。終了を待つには --wait を付けてください", err=True)
+        sys.exit(75)
+    click.echo(f"{town.town}: run {status['run_id'] or '-'} {'成功 / succeeded' if ok else '失敗 / FAILED'}")
     _print_summary(status)
+    if status.get("cause"):
+        click.echo(f"  原因 / cause: {status['cause']}")
+    if status.get("leak_check"):
+        click.echo(f"  {status['leak_check']}")
     sys.exit(run_exit_code(ok, status))
 
 
@@ -182,25 +164,47 @@ EXIT_DEGRADED = 3  # the alert list was written, but a feed failed and was judge
 
 
 def run_exit_code(ok: bool, status: dict) -> int:
-    """0 all well; 1 the run failed (an essential feed or a step: no complete alert list); 3 degraded."""
-    if not ok:
-        return 1
+    """0 all well; 1 the run failed (an essential feed or a step: no complete alert list); 3 degraded;
+    75 another run of the town was in progress (orchestration/cli_run.py)."""
+    if not ok or status["exit_code"] != 0:
+        return status["exit_code"] or 1
     return EXIT_DEGRADED if any(entry["outcome"] == "failed" for entry in status["feeds"].values()) else 0
 
 
 @main.command()
 @click.option("--town", required=True, type=TownParam())
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(town: TownConfig, as_json: bool) -> None:
-    """What the latest run of a town did, per feed."""
-    from kodomo_pipeline.status import town_status
+@click.option(
+    "--max-age-hours",
+    type=click.FloatRange(min=0),
+    default=26,
+    show_default=True,
+    help="a last run older than this is stale (exit 3)",
+)
+def status(town: TownConfig, as_json: bool, max_age_hours: float) -> None:
+    """What the latest run of a town did, per feed; works while a run is in progress.
 
-    result = town_status(town, data_root())
+    Exit codes (for JP1 and other job schedulers): 0 正常; 1 前回の実行が失敗/中止; 3 前回の実行が古い
+    (older than --max-age-hours); 4 まだ実行がない; 2 wrong arguments. A run in progress does not change them.
+    """
+    from kodomo_pipeline.status import operator_status
+
+    result = operator_status(town, data_root(), max_age_hours)
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
-        return
-    click.echo(f"{town.town}: latest run {result['run_id'] or '(none yet)'}")
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+        sys.exit(result["exit_code"])
+    last = result["last_run"]
+    click.echo(f"{town.town}: {result['message']}")
+    if last:
+        click.echo(f"  前回の実行 / last run {last['run_id']} {last['status']} as of {last['as_of'] or '-'}, "
+                   f"ended {last['ended']} ({last['age_hours']} h ago)")  # fmt: skip
+    if result["running_run_id"]:
+        running = result["running_run_id"]
+        click.echo(f"  実行中 / run in progress: {running} (表は前回完了時点 / table as last completed)")
+    if result["dead_runs_marked_failed"]:
+        click.echo(f"  プロセスが終了していた実行を失敗として記録: {', '.join(result['dead_runs_marked_failed'])}")
     _print_summary(result)
+    sys.exit(result["exit_code"])
 
 
 @main.command("confirm-file")
@@ -337,10 +341,11 @@ def calibrate(town: TownConfig, asof: dt.date | None) -> None:
     The thresholds stay in resources/towns/<town>.yaml (linkage) for a person to change.
     """
     from kodomo_pipeline.linkage.calibrate import calibrate as run_calibration
+    from kodomo_pipeline.orchestration.run_scope import resolve_asof
     from kodomo_pipeline.storage.town_db import open_town_db
 
     root = data_root()
-    day = asof or _judged_date(town, root)
+    day = asof or resolve_asof(town, root, town.inbox(root))
     with open_town_db(town.database(root)) as con:
         cal = run_calibration(con, town, day, town.output(root))
     shown = {
@@ -388,6 +393,54 @@ def rules_command(out_file: Path | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_rule_matrix(load_base_rules(), columns, dt.datetime.now()), encoding="utf-8")
     click.echo(f"rule matrix ({len(columns)} town(s)) written to {target}")
+
+
+@main.group("key")
+def key_group() -> None:
+    """擬似ID鍵: the town's pseudonym key, checked against the fingerprint its database recorded."""
+
+
+@key_group.command("show")
+@click.option("--town", required=True, type=TownParam())
+def key_show(town: TownConfig) -> None:
+    """The recorded key fingerprints and what was done, oldest first (never the key)."""
+    from kodomo_pipeline.privacy.key_registry import key_history
+    from kodomo_pipeline.storage.town_db import open_town_db
+
+    database = town.database(data_root())
+    if not database.exists():
+        raise click.ClickException(f"{town.town}: まだデータベースがありません / no database yet")
+    with open_town_db(database, read_only=True) as con:
+        for event in key_history(con):
+            click.echo(
+                f"{event['recorded_at']:%Y-%m-%d %H:%M:%S} {event['event']:<10} {event['fingerprint']} "
+                f"(前 {event['previous'] or '-'}, {event['source']}) {event['note'] or ''}"
+            )
+
+
+@key_group.command("rotate")
+@click.option("--town", required=True, type=TownParam())
+@click.option("--reason", required=True, help="why the key changes; recorded in the town database")
+def key_rotate(town: TownConfig, reason: str) -> None:
+    """Change the town's key on purpose: every analyst pseudonym changes (see docs/privacy_reviewers.md).
+
+    A key file is renamed to <key>.retired-<time> (keep it offline) and a new one is made; with
+    KODOMO_PSEUDONYM_KEY_<TOWN> set, the key in the environment is recorded as the new one.
+    """
+    from kodomo_pipeline.orchestration.run_lock import TownRunBusy, hold_run
+    from kodomo_pipeline.privacy.key_registry import rotate_town_key
+    from kodomo_pipeline.privacy.pseudonym import PseudonymKeyError
+
+    root = data_root()
+    try:
+        with hold_run(town, root, "key-rotate"):  # never under a running night
+            done = rotate_town_key(town, root, reason)
+    except (TownRunBusy, PseudonymKeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{town.town}: 擬似ID鍵を更新しました / key rotated: {done['previous'] or '-'} → {done['fingerprint']}")
+    if done["retired"]:
+        click.echo(f"  旧鍵 / old key: {done['retired']} (オフラインに保管し、サーバーから削除してください)")
+    click.echo("  以後の分析用擬似IDはすべて変わります / every analyst pseudonym changes from the next run")
 
 
 main.add_command(purge_command)  # kodomo purge --town T --before YYYY-MM-DD

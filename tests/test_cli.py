@@ -52,4 +52,7 @@ def test_bad_arguments_are_refused_clearly(home: Path) -> None:
     assert "use YYYY-MM-DD" in runner.invoke(main, ["run", "--town", "misato", "--asof", "R08.11.26"]).output
     assert "'tokyo' is not one of" in runner.invoke(main, ["run", "--town", "tokyo"]).output
     empty = runner.invoke(main, ["status", "--town", "misato", "--json"])
-    assert json.loads(empty.output) == {"town": "misato", "run_id": None, "feeds": {}, "inbox_ignored": []}
+    never_run = json.loads(empty.output)
+    assert empty.exit_code == 4 and never_run["verdict"] == "no_run"  # documented for job schedulers
+    assert (never_run["town"], never_run["run_id"], never_run["feeds"]) == ("misato", None, {})
+    assert never_run["inbox_ignored"] == []

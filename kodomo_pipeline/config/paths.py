@@ -30,3 +30,22 @@ def resolve_under(root: Path, value: str | Path) -> Path:
     """A configured path: absolute as written, else relative to the data root."""
     path = Path(value)
     return path if path.is_absolute() else root / path
+
+
+GROUP_ENV = "KODOMO_GROUP"  # a group that may read the data root (e.g. the backup operator's); default none
+
+
+def apply_file_modes(root: Path) -> None:
+    """Everything the tool writes is owner-only (folders 0700, files 0600) from its creation: the town database,
+    outputs and error logs hold personal data. With KODOMO_GROUP set, that group may read (0750/0640; the
+    data root gets the group and the setgid bit, so new folders inherit it). Sets this process's umask."""
+    group = os.environ.get(GROUP_ENV, "").strip()
+    os.umask(0o027 if group else 0o077)
+    root.mkdir(parents=True, exist_ok=True)
+    if group:
+        import shutil
+
+        shutil.chown(root, group=group)
+        root.chmod(0o2750)
+    else:
+        root.chmod(0o700)

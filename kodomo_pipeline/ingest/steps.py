@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,10 +93,18 @@ def _raw_rows(raw: RawExport, snapshot: Snapshot, spec_columns: list[str]) -> pd
     return frame.sort_values(ROW, kind="stable")
 
 
+def _umask() -> int:
+    """This process's umask (reading it means setting it: there is no getter)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def _move_to_failed(snapshot: Snapshot, paths: TownPaths, town: str, cause: str, sha256: str | None) -> Path:
     paths.failed.mkdir(parents=True, exist_ok=True)
     target = paths.failed / snapshot.file_name
     shutil.move(str(snapshot.path), target)
+    target.chmod(0o666 & ~_umask())  # the department's file mode is not ours: owner-only (config/paths.py)
     report = paths.failed / f"{snapshot.file_name}.report.json"
     report.write_text(
         json.dumps(

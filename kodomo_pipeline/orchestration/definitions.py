@@ -10,6 +10,7 @@ from kodomo_pipeline.config.paths import data_root
 from kodomo_pipeline.config.towns import load_towns
 from kodomo_pipeline.orchestration.backtest_assets import build_backtest_assets, build_backtest_job
 from kodomo_pipeline.orchestration.export_assets import build_export_assets
+from kodomo_pipeline.orchestration.failed_run_guard import build_failed_run_guard
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
 from kodomo_pipeline.orchestration.model_assets import build_model_assets
@@ -37,6 +38,7 @@ def build_definitions(root: Path | None = None) -> Definitions:
         jobs.append(job)
         schedules.append(build_schedule(town, job, root))
         sensors.append(build_inbox_sensor(town, job, root))
+        sensors.extend(build_failed_run_guard(town, job, root))  # failed/canceled runs are scanned too
     return Definitions(
         assets=assets,
         asset_checks=asset_checks,

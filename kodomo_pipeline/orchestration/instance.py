@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from kodomo_pipeline.config.paths import config_root, data_root
+from kodomo_pipeline.config.paths import apply_file_modes, config_root, data_root
 
 
 def dagster_home(root: Path | None = None) -> Path:
@@ -18,6 +18,7 @@ def prepare_dagster_home(root: Path | None = None) -> Path:
 
     An explicitly set DAGSTER_HOME (a production instance on PostgreSQL) is respected.
     """
+    apply_file_modes(root or data_root())  # before Dagster creates its SQLite files and compute logs
     if os.environ.get("DAGSTER_HOME"):
         return Path(os.environ["DAGSTER_HOME"])
     home = dagster_home(root)
@@ -25,5 +26,6 @@ def prepare_dagster_home(root: Path | None = None) -> Path:
     target = home / "dagster.yaml"
     if not target.exists():
         shutil.copyfile(config_root() / "resources" / "dagster" / "dagster.yaml", target)
+        target.chmod(0o600)  # copyfile keeps the umask but says so explicitly: it may name a database password
     os.environ["DAGSTER_HOME"] = str(home)
     return home

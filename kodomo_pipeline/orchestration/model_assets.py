@@ -20,7 +20,7 @@ from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, decision_figures
 from kodomo_pipeline.sqlmodels.lineage import column_lineage
 from kodomo_pipeline.sqlmodels.project import Model, load_models
-from kodomo_pipeline.sqlmodels.runner import prepare, run_model
+from kodomo_pipeline.sqlmodels.runner import run_model
 
 # Which asset makes each linkage table a model may read.
 UPSTREAM_ASSET = {"persons": "persons", "mother_of_child": "persons", "crosswalk": "crosswalk",
@@ -67,11 +67,10 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
     def sql_model(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
         rules = apply_overrides(town.path, town.rule_overrides)
         with kodomo.database(town) as con:
-            asof = kodomo.judgment_date(con)
             key = load_key(town.town, kodomo.root)
             if key.announcement:
                 context.log.warning(key.announcement)  # where the new key file is; never the key
-            prepare(con, town, asof, rules, key)
+            asof = kodomo.prepare(con, town, rules, key)  # the tables once per run, the session per step
             rows = run_model(con, model)
             lineage = column_lineage(con, model)
             figures = decision_figures(con) if model.name == DECISIONS_MODEL else {}  # counts, never an ID

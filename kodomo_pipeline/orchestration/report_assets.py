@@ -10,7 +10,6 @@ from kodomo_pipeline.reports.lineage_report import lineage_columns, model_lineag
 from kodomo_pipeline.reports.rule_matrix import write_rule_matrix
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.project import load_models
-from kodomo_pipeline.sqlmodels.runner import prepare
 
 
 def build_rule_matrix_asset(town: TownConfig) -> AssetsDefinition:
@@ -58,8 +57,7 @@ def build_lineage_report_asset(town: TownConfig) -> AssetsDefinition:
         models = load_models(feeds=frozenset(feeds))
         rules = apply_overrides(town.path, town.rule_overrides)
         with kodomo.database(town) as con:
-            asof = kodomo.judgment_date(con)
-            prepare(con, town, asof, rules)  # the staging views the lineage is resolved against
+            asof = kodomo.prepare(con, town, rules)  # the staging views the lineage is resolved against
             columns = lineage_columns(model_lineage(con, models), models, feeds)
         written = write_lineage_report(columns, models, town.name_ja, asof, kodomo.output_dir(town))
         return MaterializeResult(

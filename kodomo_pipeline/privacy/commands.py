@@ -51,6 +51,8 @@ def purge_command(town: TownConfig, before: dt.date, dry_run: bool, as_json: boo
         )
     for feed, name in result.kept_in_force.items():
         click.echo(f"  kept (in force) {feed:<16}{name}")
+    for copy in result.files:  # inbox, out/, failed/, logs/, backtest copies (privacy/file_retention.py)
+        click.echo(f"  {verb} copy {copy['kind']:<9}{copy['path']}  {copy['date']}  keep {copy['retention_years']} y")
 
 
 @click.command("audit")

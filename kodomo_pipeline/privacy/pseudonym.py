@@ -26,6 +26,8 @@ PSEUDONYM_HEX = 16  # 64 bits: no collision to expect among a town's residents, 
 CONTEXT = b"kodomo-pseudonym-v1\x00"  # a pseudonym here never equals an HMAC the same key makes elsewhere
 ALERT_CONTEXT = b"kodomo-alert-v1\x00"
 ALERT_ID_HEX = 12
+FINGERPRINT_CONTEXT = b"kodomo-key-fingerprint-v1\x00"
+FINGERPRINT_HEX = 16
 
 
 class PseudonymKeyError(RuntimeError):
@@ -61,6 +63,12 @@ class PseudonymKey:
         `alert_ids`, so a key rotation changes only the IDs of alerts that are new after it."""
         message = ALERT_CONTEXT + f"{subject}|{subject_type}|{type_code}".encode()
         return "AL-" + hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:ALERT_ID_HEX].upper()
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the key without revealing it (an HMAC of a fixed text): recorded in the town database so that
+        a lost or swapped key is noticed before any pseudonym changes (privacy/key_registry.py)."""
+        return hmac.new(self._secret, FINGERPRINT_CONTEXT, hashlib.sha256).hexdigest()[:FINGERPRINT_HEX]
 
     @property
     def announcement(self) -> str | None:
@@ -99,6 +107,11 @@ def _create_key_file(path: Path) -> bool:
 def ephemeral_key(town: str) -> PseudonymKey:
     """A throwaway key for runs without a data root (unit tests, benchmarks): IDs stable only via `alert_ids`."""
     return PseudonymKey(town, "ephemeral", "-", False, secrets.token_bytes(KEY_BYTES))
+
+
+def key_available(town: str, root: Path) -> bool:
+    """Whether the town's key exists (environment or key file) without creating one."""
+    return bool(os.environ.get(env_var(town), "").strip()) or key_path(town, root).exists()
 
 
 def load_key(town: str, root: Path) -> PseudonymKey:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +25,7 @@ from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.archive import archived_snapshot
 from kodomo_pipeline.privacy.audit import current_operator
+from kodomo_pipeline.privacy.file_retention import purge_copies
 from kodomo_pipeline.storage.ingest_tables import fetch_one, raw_table, valid_table
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
@@ -50,6 +53,7 @@ class RetentionFile(BaseModel):
 
     default_years: int = Field(ge=1, le=150)
     feeds: dict[str, int] = {}
+    copies: dict[Literal["out", "failed", "logs", "backtest"], int] = {}  # other copies (file_retention.py)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class RetentionPolicy:
     default_years: int
     feeds: dict[str, int]
     source: Path
+    copies: dict[str, int] = field(default_factory=dict)
+
+    def copy_years(self, kind: str) -> int:
+        return self.copies.get(kind, self.default_years)
 
     def years(self, feed: str) -> int:
         return self.feeds.get(feed, self.default_years)
@@ -74,7 +82,10 @@ def load_retention(path: Path | None = None) -> RetentionPolicy:
             raise ConfigError(path, f"feeds.{feed}", "is not a canonical feed (assets/)")
         if not 1 <= years <= 150:
             raise ConfigError(path, f"feeds.{feed}", "must be a whole number of years from 1 to 150")
-    return RetentionPolicy(data.default_years, dict(data.feeds), path)
+    for kind, years in data.copies.items():
+        if not 1 <= years <= 150:
+            raise ConfigError(path, f"copies.{kind}", "must be a whole number of years from 1 to 150")
+    return RetentionPolicy(data.default_years, dict(data.feeds), path, dict(data.copies))
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
@@ -118,6 +129,7 @@ class PurgeResult:
     dry_run: bool
     purged: list[PurgedSnapshot] = field(default_factory=list)
     kept_in_force: dict[str, str] = field(default_factory=dict)  # feed → file name of the snapshot in force
+    files: list[dict] = field(default_factory=list)  # other copies removed (privacy/file_retention.py)
 
     def as_dict(self) -> dict:
         return {
@@ -129,6 +141,7 @@ class PurgeResult:
             "kept_in_force": self.kept_in_force,
             "rows_removed": sum(p.rows_raw + p.rows_valid + p.rows_quarantine for p in self.purged),
             "files_deleted": sum(1 for p in self.purged if p.archive_file is not None),
+            "copies_deleted": self.files,
         }
 
 
@@ -259,7 +272,7 @@ def purge(
     policy: RetentionPolicy | None = None,
 ) -> PurgeResult:
     """Remove the town's snapshots older than both `before` and their feed's retention (never the one in force)."""
-    today = today or dt.date.today()
+    today = today or dt.datetime.now(ZoneInfo("Asia/Tokyo")).date()
     policy = policy or load_retention()
     database = town.database(root)
     archive = root / "archive" / town.town
@@ -270,6 +283,7 @@ def purge(
         result.dry_run = dry_run
         if not dry_run and result.purged:
             _apply(con, result)
+        result.files = purge_copies(con, town, root, before, today, policy, dry_run)  # inbox, out, failed, ...
     return result
 
 

@@ -97,12 +97,19 @@ def register_alert_ids(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> Non
 
 
 def prepare(
-    con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet, key: PseudonymKey | None = None
+    con: duckdb.DuckDBPyConnection,
+    town: TownConfig,
+    asof: dt.date,
+    rules: RuleSet,
+    key: PseudonymKey | None = None,
+    tables_ready: bool = False,
 ) -> None:
     """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T).
 
     `key` is the town's key (privacy/pseudonym.py) new alert IDs are derived from; without one (unit tests,
-    benchmarks) they are random and stay stable only through `alert_ids`."""
+    benchmarks) they are random and stay stable only through `alert_ids`. `tables_ready`: this run already wrote
+    the rule set and made the bookkeeping and empty tables (KodomoResource.prepare), so only this connection's
+    session (T, parameters, views, the alert-ID function) is set up."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
     for name, value in lifecycle_variables().items():  # change labels, 対応不要 (rules/alert_lifecycle.yaml)
@@ -110,19 +117,23 @@ def prepare(
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
-    ensure_bookkeeping(con)
-    # 未連携: the town exports nothing the rule reads, or a file in force at T lacks a column it reads.
-    gaps = column_gaps(con, town, rules, feeds, asof)
-    unlinked_tonight = unlinked_by_gaps(gaps)
-    linked = {
-        rule_id: ok and rule_id not in unlinked_tonight for rule_id, ok in linked_rules(rules, town, feeds).items()
-    }
-    write_rule_set(con, rules, linked)
-    write_column_gaps(con, gaps)
+    if not tables_ready:
+        ensure_bookkeeping(con)
+        # 未連携: the town exports nothing the rule reads, or a file in force at T lacks a column it reads.
+        gaps = column_gaps(con, town, rules, feeds, asof)
+        unlinked_tonight = unlinked_by_gaps(gaps)
+        linked = {
+            rule_id: ok and rule_id not in unlinked_tonight for rule_id, ok in linked_rules(rules, town, feeds).items()
+        }
+        write_rule_set(con, rules, linked)
+        write_column_gaps(con, gaps)
     for feed, spec in feeds.items():
-        ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
+        if not tables_ready:
+            ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
         sql = current_rows_sql(feed, "getvariable('as_of')")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_PREFIX}{feed} AS {sql}")
+    if tables_ready:
+        return
     for table, columns in _EMPTY_UPSTREAM.items():
         if not has_table(con, table):
             con.execute(f"CREATE TABLE {table} ({columns})")
