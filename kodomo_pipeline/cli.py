@@ -173,6 +173,7 @@ def status(town: TownConfig, as_json: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(asof: dt.date | None, seed: int) -> None:
     """Generate sample exports for every town into its inbox and run every town end to end."""
+    from kodomo_pipeline.exports.meeting_xlsx import meeting_xlsx_name
     from kodomo_pipeline.generator import generate_town
 
     asof = asof or _today()
@@ -206,7 +207,7 @@ def demo(asof: dt.date | None, seed: int) -> None:
         _print_summary(status)
     click.echo("\nMeeting lists (review meeting, XLSX):")
     for name, town in towns.items():
-        meeting = town.output(root) / f"meeting_{asof:%Y%m%d}.xlsx"
+        meeting = town.output(root) / meeting_xlsx_name(town, asof)
         click.echo(f"  {name}: {meeting if meeting.exists() else 'not written (the run failed)'}")
     click.echo(f"\nOutputs: {root / 'out'}   Dagster UI: `kodomo ui`, then http://127.0.0.1:3000")
     sys.exit(1 if failed else 0)
