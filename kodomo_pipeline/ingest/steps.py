@@ -22,7 +22,8 @@ import pandas as pd
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
-from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_export
+from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256
+from kodomo_pipeline.ingest.xlsx_reader import read_inbox_file
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 
@@ -121,7 +122,7 @@ def ingest_raw(
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")
     try:
-        raw = read_export(snapshot.path, layout)
+        raw = read_inbox_file(snapshot.path, layout)  # a CSV export, or a workbook staff filled in
     except UnreadableFile as exc:
         sha = _sha_of(snapshot.path)
         report = _move_to_failed(snapshot, paths, town.town, exc.cause, sha)

@@ -24,6 +24,7 @@ from kodomo_pipeline.layout.wareki import (
     WarekiError,
     format_wareki_date,
     format_wareki_month,
+    parse_kanji_wareki_date,
     parse_wareki_date,
     parse_wareki_month,
 )
@@ -60,12 +61,7 @@ def _parse_ymd(text: str, style: DateStyle) -> dt.date:
     if style == "wareki":
         return parse_wareki_date(text)
     if style == "any":
-        for candidate in ("wareki", "iso", "slash"):
-            try:
-                return _parse_ymd(text, candidate)  # type: ignore[arg-type]
-            except (ValueUnreadable, WarekiError):
-                continue
-        raise ValueUnreadable("not a date in any accepted style")
+        return parse_typed_date(text)
     match = _YMD[style].match(text)
     if not match:
         raise ValueUnreadable(f"not a {style} date")
@@ -73,6 +69,23 @@ def _parse_ymd(text: str, style: DateStyle) -> dt.date:
         return dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError as exc:
         raise ValueUnreadable(str(exc)) from None
+
+
+def parse_typed_date(text: str) -> dt.date:
+    """A date as staff type it (date style `any`): R8.11.4, R08.11.04, 令和8年11月4日, 2026/11/4, 2026-11-04.
+
+    Full-width digits and letters (Ｒ８．１１．４) are folded by NFKC first."""
+    text = unicodedata.normalize("NFKC", text).strip().upper()
+    try:
+        return parse_kanji_wareki_date(text)
+    except WarekiError:
+        pass
+    for candidate in ("wareki", "iso", "slash"):
+        try:
+            return _parse_ymd(text, candidate)  # type: ignore[arg-type]
+        except (ValueUnreadable, WarekiError):
+            continue
+    raise ValueUnreadable("not a date in any accepted style")
 
 
 def _parse_ym(text: str, style: DateStyle) -> dt.date:

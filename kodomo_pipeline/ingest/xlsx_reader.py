@@ -1,0 +1,128 @@
+"""Read a workbook dropped in the inbox (`<feed>_<YYYYMMDD>.xlsx`) into the same RawExport the CSV reader gives.
+
+Meant for what staff fill in: the meeting list returned as taio_kekka_<YYYYMMDD>.xlsx and the 名寄せ decision
+template. Cells become the text a CSV of the same sheet would hold (dates as YYYY-MM-DD, whole numbers without
+`.0`), so the feed's layout, contract and quarantine apply unchanged. openpyxl reads the file (a well-kept
+library); only the mapping of cells to text and row numbers is ours.
+
+Which rows are records:
+- every sheet whose first row holds the layout's required headers is read, in workbook order (the meeting list
+  and its これまでの判定 sheet); other sheets (件数, レベルの意味) are not;
+- row numbers are the sheet's Excel row - 1 (header = row 0); a further sheet's rows continue after the last
+  row of the sheet before, so every row of the file has its own number;
+- a row with no value in any column the layout reads is a blank spreadsheet row, not a record;
+- a row where every column of the layout's `filled_in_by_staff` is empty is a printed row nobody decided on
+  (an alert the meeting did not discuss): not a record either. A row with only some of them goes to the
+  contract, which quarantines what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from kodomo_pipeline.config.towns import FeedLayout
+from kodomo_pipeline.ingest.reader import ROW, TEXT, RawExport, UnreadableFile, file_sha256, read_export
+
+XLSX_SUFFIX = ".xlsx"
+
+
+def cell_text(value: object) -> str:
+    """A cell as the text a CSV export of it would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _header(row: tuple[object, ...]) -> list[str]:
+    return [cell_text(value) for value in row]
+
+
+def read_xlsx_export(path: Path, feed: FeedLayout) -> RawExport:
+    """Read the workbook's record sheets by the feed's layout; raise UnreadableFile if it cannot be used at all."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(path, f"cannot be opened: {exc.strerror}") from None
+    try:
+        # read_only streams rows; data_only gives the value Excel computed for a formula cell (e.g. =TODAY()).
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise UnreadableFile(path, "not a readable XLSX workbook (saved as .xlsx from Excel?)") from None
+    mapping = feed.header_to_canonical
+    required = [h for h, canonical in mapping.items() if feed.spec.columns[canonical].required]
+    staff = list(feed.mapping.filled_in_by_staff)
+    records: list[list[str]] = []
+    numbers: list[int] = []
+    seen_headers: list[str] = []
+    first_missing: list[str] | None = None
+    offset = 0
+    try:
+        for sheet in book.worksheets:
+            rows = sheet.iter_rows(values_only=True)
+            header = _header(next(rows, ()))
+            missing = [h for h in required if h not in header]
+            if missing:
+                first_missing = first_missing if first_missing is not None else missing
+                continue
+            named = [name for name in header if name]
+            if len(set(named)) != len(named):
+                duplicated = sorted({name for name in named if named.count(name) > 1})
+                raise UnreadableFile(path, f"sheet {sheet.title}: duplicate header(s): {', '.join(duplicated)}")
+            seen_headers += [name for name in named if name not in seen_headers]
+            where = {h: header.index(h) for h in mapping if h in header}
+            last = 0
+            for number, row in enumerate(rows, start=1):
+                texts = {h: cell_text(row[i]) if i < len(row) else "" for h, i in where.items()}
+                if not any(texts.values()):
+                    continue  # a blank spreadsheet row
+                if staff and not any(texts.get(h) for h in staff):
+                    continue  # a printed row nobody filled in
+                records.append([texts.get(h, "") for h in mapping])
+                numbers.append(offset + number)
+                last = number
+            offset += max(last, (sheet.max_row or 1) - 1)
+    finally:
+        book.close()
+    if not seen_headers:
+        raise UnreadableFile(
+            path, f"no sheet has the required header(s) {', '.join(first_missing or required)} (layout: {feed.source})"
+        )
+    present = [h for h in mapping if h in seen_headers]
+    frame = pd.DataFrame(
+        {
+            mapping[h]: pd.array([record[i] for record in records], dtype=TEXT)
+            for i, h in enumerate(mapping)
+            if h in present
+        }
+    )
+    frame[ROW] = pd.array(numbers, dtype="int64")
+    return RawExport(
+        file_name=path.name,
+        sha256=file_sha256(data),
+        size_bytes=len(data),
+        frame=frame,
+        malformed={},
+        dropped_columns=[h for h in seen_headers if h not in mapping],
+        missing_optional=[h for h in mapping if h not in seen_headers],
+    )
+
+
+def read_inbox_file(path: Path, feed: FeedLayout) -> RawExport:
+    """The reader for an inbox file by its suffix: a workbook here, a CSV export by the CSV reader."""
+    if path.suffix.lower() == XLSX_SUFFIX:
+        return read_xlsx_export(path, feed)
+    return read_export(path, feed)
