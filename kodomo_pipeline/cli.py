@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from kodomo_pipeline import __version__
 from kodomo_pipeline.cli_params import TownParam, parse_date
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import TownConfig, load_towns
@@ -26,6 +27,7 @@ def _today() -> dt.date:
 
 
 @click.group()
+@click.version_option(__version__, "--version", "-V", prog_name="kodomo", message="%(prog)s %(version)s")
 def main() -> None:
     """こどもデータ連携: ingest, validate and judge the towns' nightly exports.
 
@@ -112,14 +114,19 @@ def _count(entry: dict, key: str) -> str:
 
 
 def _print_summary(status: dict) -> None:
-    click.echo(f"  {'feed':<16}{'outcome':<18}{'read':>9}{'valid':>9}{'held':>7}  file")
+    from kodomo_pipeline.cli_table import render_table
+
+    rows, errors = [], {}
     for feed, entry in sorted(status["feeds"].items()):
-        click.echo(
-            f"  {feed:<16}{entry['outcome']:<18}{_count(entry, 'rows_read'):>9}{_count(entry, 'rows_valid'):>9}"
-            f"{_count(entry, 'rows_quarantined'):>7}  {entry.get('file') or '-'}"
-        )
+        counts = [entry.get(key) for key in ("rows_read", "rows_valid", "rows_quarantined")]
+        rows.append([feed, entry["outcome"], *counts, entry.get("file") or "-"])
         if entry.get("error"):
-            click.echo(f"  {'':<16}! {entry['error']}")
+            errors[feed] = entry["error"]
+    for line in render_table(["feed", "outcome", "read", "valid", "held", "file"], rows, numeric={2, 3, 4}):
+        click.echo(f"  {line}")
+        feed = line.split(" ", 1)[0]
+        if feed in errors:
+            click.echo(f"    ! {errors[feed]}")
     alerts = status.get("alerts")
     if alerts:
         levels = ", ".join(f"{level} {n:,}" for level, n in alerts["by_level"].items())
