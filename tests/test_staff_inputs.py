@@ -10,10 +10,13 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.exports.csvfile import write_contract_csv
+from kodomo_pipeline.exports.meiyose_template_xlsx import write_meiyose_template_xlsx
 from kodomo_pipeline.ingest.reader import UnreadableFile
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.ingest.xlsx_reader import cell_text, read_xlsx_export
@@ -160,3 +163,39 @@ def test_unusable_workbooks_are_refused_with_the_cause(tmp_path: Path, towns: di
 def test_cell_text_matches_csv_text() -> None:
     assert cell_text(dt.datetime(2026, 11, 4)) == "2026-11-04" and cell_text(dt.date(2026, 11, 4)) == "2026-11-04"
     assert cell_text(3.0) == "3" and cell_text(12) == "12" and cell_text(None) == "" and cell_text(" x ") == "x"
+
+
+def test_meiyose_xlsx_template_round_trip(tmp_path: Path, towns: dict[str, TownConfig]) -> None:
+    town = towns["kawashima"]
+    template = pd.DataFrame(
+        {
+            "対象": ["toen", "gakko_meibo"],
+            "元キー": ["N01-0001", "S-000777"],
+            "宛名番号": ["0000012345", "0000067890"],
+            "判定": ["", ""],
+            "確認日": ["", ""],
+        }
+    )
+    csv_path = write_contract_csv(
+        template, list(template.columns), tmp_path / "out" / "meiyose_kekka_template_20261126.csv"
+    )
+    path = write_meiyose_template_xlsx(csv_path, town, dt.date(2026, 11, 26))
+    assert path.name == "meiyose_kekka_template_20261126.xlsx"
+    book = load_workbook(path)
+    sheet = book.active
+    assert [cell.value for cell in sheet[1]] == list(template.columns)
+    assert sheet.cell(2, 3).value == "0000012345"  # resident IDs stay text (leading zeros kept)
+    [validation] = sheet.data_validations.dataValidation
+    assert validation.formula1 == '"同一人物,別人"' and str(validation.sqref) == "D2:D3"
+    assert sheet.oddHeader.left.text == "取扱注意" and town.name_ja in sheet.oddHeader.center.text
+    sheet.cell(2, 4).value, sheet.cell(2, 5).value = "同一人物", "令和8年11月20日"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    book.save(inbox / "meiyose_kekka_20261130.xlsx")
+    con = duckdb.connect(str(tmp_path / "town.duckdb"))
+    paths = TownPaths.for_town(town, tmp_path, inbox)
+    ingest_raw(con, town, "meiyose_kekka", paths, "run-1", EXTRACT)
+    validate_feed(con, town, "meiyose_kekka", "run-1")
+    valid = con.execute("SELECT source_key, resident_id, decision, decided_on FROM valid_meiyose_kekka").fetchall()
+    assert valid == [("N01-0001", "0000012345", "accept", dt.date(2026, 11, 20))]  # the undecided row is no decision
+    assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0

@@ -154,7 +154,7 @@ def _fit_row_heights(sheet: Worksheet, widths: dict[int, int]) -> None:
         sheet.row_dimensions[row[0].row].height = LINE_HEIGHT * lines + 4
 
 
-def _print_setup(sheet: Worksheet, town: TownConfig, asof: dt.date, title: str) -> None:
+def print_setup(sheet: Worksheet, town: TownConfig, asof: dt.date, title: str) -> None:
     """A4 landscape, one page wide, header row on every page, 取扱注意 / town / T / page x / y on every page."""
     sheet.print_title_rows = "1:1"
     sheet.page_setup.orientation = sheet.ORIENTATION_LANDSCAPE
@@ -217,7 +217,7 @@ def _list_sheet(sheet: Worksheet, rows: list[list[object]], town: TownConfig, as
     _decision_dropdown(sheet, decision_layout(town), headers.index(decision_header) + 1, len(rows) + 1)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
-    _print_setup(sheet, town, asof, "アラート検討リスト")
+    print_setup(sheet, town, asof, "アラート検討リスト")
 
 
 def decisions_in_force(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame:
@@ -243,7 +243,7 @@ def _decided_sheet(sheet: Worksheet, decided: pd.DataFrame, town: TownConfig, as
     for letter, width in zip("ABC", (24, 14, 12), strict=True):
         sheet.column_dimensions[letter].width = width
     sheet.protection.sheet = True  # carried as is; a new decision goes on the list sheet
-    _print_setup(sheet, town, asof, DECIDED_SHEET)
+    print_setup(sheet, town, asof, DECIDED_SHEET)
 
 
 def _counts_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
