@@ -71,17 +71,6 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _decode_by_layout(path: Path, data: bytes, feed: FeedLayout) -> str:
-    """The layout's encoding; then the encodings it also accepts (files people save), in order."""
-    try:
-        return _decode(path, data, feed.layout.encoding)
-    except UnreadableFile:
-        for encoding in feed.layout.also_accepted_encodings:
-            if _decodes(data, encoding):
-                return _decode(path, data, encoding)
-        raise
-
-
 def _decodes(data: bytes, encoding: str) -> bool:
     try:
         data.decode(encoding)
@@ -199,7 +188,7 @@ def read_export(path: Path, feed: FeedLayout) -> RawExport:
         raise UnreadableFile(path, "empty file")
     if b"\x00" in data:
         raise UnreadableFile(path, "not a CSV text file (it contains NUL bytes; a spreadsheet or archive?)")
-    header, body = _split_header(path, _decode_by_layout(path, data, feed))
+    header, body = _split_header(path, _decode(path, data, feed.layout.encoding))
     if len(set(header)) != len(header):
         duplicated = sorted({name for name in header if header.count(name) > 1})
         raise UnreadableFile(path, f"duplicate header(s): {', '.join(duplicated)}")

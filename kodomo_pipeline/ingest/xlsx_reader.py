@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from openpyxl import load_workbook
@@ -121,8 +122,37 @@ def read_xlsx_export(path: Path, feed: FeedLayout) -> RawExport:
     )
 
 
-def read_inbox_file(path: Path, feed: FeedLayout) -> RawExport:
-    """The reader for an inbox file by its suffix: a workbook here, a CSV export by the CSV reader."""
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def layout_for_bytes(data: bytes, feed: FeedLayout) -> FeedLayout:
+    """The feed's layout, or the same with an encoding it also accepts when the file is in that one.
+
+    Files people save (decision CSVs from Japanese Excel are cp932) may come in another encoding than the
+    layout's; `also_accepted_encodings` says which, tried in order, only when the layout's own fails."""
+    if not feed.layout.also_accepted_encodings or _decodes(data, feed.layout.encoding):
+        return feed
+    for encoding in feed.layout.also_accepted_encodings:
+        if _decodes(data, encoding):
+            return feed.model_copy(update={"layout": feed.layout.model_copy(update={"encoding": encoding})})
+    return feed
+
+
+def read_inbox_file(path: Path, feed: FeedLayout, *args: Any) -> RawExport:
+    """The reader for an inbox file: a workbook here, a CSV export by the CSV reader (`args` go to it as they are),
+    in the layout's encoding or one it also accepts."""
     if path.suffix.lower() == XLSX_SUFFIX:
         return read_xlsx_export(path, feed)
-    return read_export(path, feed)
+    if feed.layout.also_accepted_encodings:
+        try:
+            data = args[0] if args and isinstance(args[0], bytes) else path.read_bytes()
+        except OSError:
+            data = None  # the CSV reader reports the file as unreadable, with the cause
+        if data is not None:
+            feed = layout_for_bytes(data, feed)
+    return read_export(path, feed, *args)
