@@ -194,7 +194,7 @@ def plan_purge(
             result.purged.append(snapshot)
     # Archived files with no database line (an interrupted ingestion): by their name's date.
     for folder in sorted(p for p in archive.glob("*") if p.is_dir()):
-        for path in sorted([*folder.glob("*.csv"), *folder.glob("*.xlsx")]):
+        for path in sorted(folder.glob("*.csv")):
             snap = parse_snapshot_name(path)
             if snap is None or snap.feed != folder.name or (snap.feed, path.name) in seen | protected_names:
                 continue
