@@ -199,3 +199,18 @@ def test_meiyose_xlsx_template_round_trip(tmp_path: Path, towns: dict[str, TownC
     valid = con.execute("SELECT source_key, resident_id, decision, decided_on FROM valid_meiyose_kekka").fetchall()
     assert valid == [("N01-0001", "0000012345", "accept", dt.date(2026, 11, 20))]  # the undecided row is no decision
     assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+
+
+def test_xlsx_header_below_a_title_row(tmp_path: Path, towns: dict[str, TownConfig]) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["第8回 アラート検討会議 判定結果"])  # a title staff added above the list
+    sheet.append([])
+    sheet.append(["アラートID", "判定", "検討日"])  # columns in another order
+    sheet.append(["AL-0001", "見守り", "R8.11.4"])
+    path = tmp_path / "taio_kekka_20261130.xlsx"
+    book.save(path)
+    raw = read_xlsx_export(path, towns["misato"].feeds["taio_kekka"])
+    assert raw.frame[["alert_id", "decision", "reviewed_on", "_row"]].values.tolist() == [
+        ["AL-0001", "見守り", "R8.11.4", 1]
+    ]

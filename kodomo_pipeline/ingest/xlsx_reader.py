@@ -6,10 +6,11 @@ template. Cells become the text a CSV of the same sheet would hold (dates as YYY
 library); only the mapping of cells to text and row numbers is ours.
 
 Which rows are records:
-- every sheet whose first row holds the layout's required headers is read, in workbook order (the meeting list
-  and its これまでの判定 sheet); other sheets (件数, レベルの意味) are not;
-- row numbers are the sheet's Excel row - 1 (header = row 0); a further sheet's rows continue after the last
-  row of the sheet before, so every row of the file has its own number;
+- every sheet with a row holding the layout's required headers (the first row, or one of the first ten when a
+  title sits above) is read, in workbook order (the meeting list and its これまでの判定 sheet); other sheets
+  (件数, レベルの意味) are not;
+- row numbers count from the header (header = row 0, as in a CSV): on the meeting list, the Excel row - 1; a
+  further sheet's rows continue after the last row of the sheet before, so every row has its own number;
 - a row with no value in any column the layout reads is a blank spreadsheet row, not a record;
 - a row where every column of the layout's `filled_in_by_staff` is empty is a printed row nobody decided on
   (an alert the meeting did not discuss): not a record either. A row with only some of them goes to the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from kodomo_pipeline.config.towns import FeedLayout
 from kodomo_pipeline.ingest.reader import ROW, TEXT, RawExport, UnreadableFile, file_sha256, read_export
 
 XLSX_SUFFIX = ".xlsx"
+HEADER_SEARCH_ROWS = 10  # the header may sit below a title the staff added; it is looked for this far down
 
 
 def cell_text(value: object) -> str:
@@ -52,6 +55,18 @@ def _header(row: tuple[object, ...]) -> list[str]:
     return [cell_text(value) for value in row]
 
 
+def _find_header(rows: Iterator[tuple[object, ...]], required: list[str]) -> tuple[list[str] | None, int]:
+    """The first of the sheet's top rows holding every required header (a title row may sit above it), and
+    its Excel row number; (None, 0) when there is none. Consumes the rows up to the header."""
+    for number, row in enumerate(rows, start=1):
+        header = _header(row)
+        if all(name in header for name in required):
+            return header, number
+        if number >= HEADER_SEARCH_ROWS:
+            break
+    return None, 0
+
+
 def read_xlsx_export(path: Path, feed: FeedLayout) -> RawExport:
     """Read the workbook's record sheets by the feed's layout; raise UnreadableFile if it cannot be used at all."""
     try:
@@ -62,27 +77,28 @@ def read_xlsx_export(path: Path, feed: FeedLayout) -> RawExport:
         # read_only streams rows; data_only gives the value Excel computed for a formula cell (e.g. =TODAY()).
         book = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise UnreadableFile(path, "not a readable XLSX workbook (saved as .xlsx from Excel?)") from None
+        raise UnreadableFile(
+            path, "XLSX として読めません（Excel で .xlsx として保存してください）/ not a readable XLSX workbook"
+        ) from None
     mapping = feed.header_to_canonical
     required = [h for h, canonical in mapping.items() if feed.spec.columns[canonical].required]
     staff = list(feed.mapping.filled_in_by_staff)
     records: list[list[str]] = []
     numbers: list[int] = []
     seen_headers: list[str] = []
-    first_missing: list[str] | None = None
     offset = 0
     try:
         for sheet in book.worksheets:
             rows = sheet.iter_rows(values_only=True)
-            header = _header(next(rows, ()))
-            missing = [h for h in required if h not in header]
-            if missing:
-                first_missing = first_missing if first_missing is not None else missing
-                continue
+            header, header_at = _find_header(rows, required)
+            if header is None:
+                continue  # not a record sheet (件数, レベルの意味, a sheet of notes)
             named = [name for name in header if name]
             if len(set(named)) != len(named):
                 duplicated = sorted({name for name in named if named.count(name) > 1})
-                raise UnreadableFile(path, f"sheet {sheet.title}: duplicate header(s): {', '.join(duplicated)}")
+                raise UnreadableFile(
+                    path, f"シート {sheet.title} の見出しが重複 / duplicate header(s): {', '.join(duplicated)}"
+                )
             seen_headers += [name for name in named if name not in seen_headers]
             where = {h: header.index(h) for h in mapping if h in header}
             last = 0
@@ -95,12 +111,14 @@ def read_xlsx_export(path: Path, feed: FeedLayout) -> RawExport:
                 records.append([texts.get(h, "") for h in mapping])
                 numbers.append(offset + number)
                 last = number
-            offset += max(last, (sheet.max_row or 1) - 1)
+            offset += max(last, (sheet.max_row or 1) - header_at)
     finally:
         book.close()
     if not seen_headers:
         raise UnreadableFile(
-            path, f"no sheet has the required header(s) {', '.join(first_missing or required)} (layout: {feed.source})"
+            path,
+            f"必須の見出しがあるシートがありません / no sheet has the required header(s) {', '.join(required)} "
+            f"(layout: {feed.source})",
         )
     present = [h for h in mapping if h in seen_headers]
     frame = pd.DataFrame(
