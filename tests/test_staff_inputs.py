@@ -47,6 +47,9 @@ def test_kanji_wareki_boundaries() -> None:
     for impossible in ("令和元年4月30日", "平成31年5月1日", "令和8年2月30日", "令和8年11月"):
         with pytest.raises(WarekiError):
             parse_kanji_wareki_date(impossible)
+    for unreadable in ("2026年2月30日", "R8年2月30日", "11月4日", "R8.11", "昨日"):
+        with pytest.raises(ValueError):
+            parse_typed_date(unreadable)
 
 
 def _ingest(tmp_path: Path, town: TownConfig, feed: str, name: str, data: bytes) -> duckdb.DuckDBPyConnection:

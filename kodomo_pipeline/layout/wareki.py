@@ -31,6 +31,7 @@ ERAS: tuple[Era, ...] = (
 )
 _BY_LETTER = {era.letter: era for era in ERAS}
 _BY_NAME = {era.name: era for era in ERAS}
+ERA_NAMES = {era.letter: era.name for era in ERAS}
 _DATE = re.compile(r"^([MTSHR])(元|\d{1,2})\.(\d{1,2})\.(\d{1,2})$")
 _MONTH = re.compile(r"^([MTSHR])(元|\d{1,2})\.(\d{1,2})$")
 _KANJI_DATE = re.compile(r"^(明治|大正|昭和|平成|令和)\s*(元|\d{1,2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
