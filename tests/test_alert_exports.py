@@ -221,7 +221,7 @@ def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dic
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:O6"
     assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
     assert sheet.sheet_properties.pageSetUpPr.fitToPage
-    assert sheet.column_dimensions["H"].width == 60
+    assert sheet.column_dimensions["H"].width == 50
 
     counts = [list(row) for row in book[COUNTS_SHEET].iter_rows(values_only=True)]
     assert counts[0] == ["レベル", "虐待", "産後うつ", "発達障がい", "計"]

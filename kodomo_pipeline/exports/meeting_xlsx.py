@@ -28,6 +28,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
@@ -46,8 +47,8 @@ NOTE_SHEET = "レベルの意味"
 DECIDED_SHEET = "これまでの判定"
 DECISION_FEED = "taio_kekka"
 NOTE_HEADER = "備考"  # for the meeting only: not in the taio_kekka layout, so never ingested
-DECISION_WIDTHS = {"decision": 12, "reviewed_on": 14}
-NOTE_WIDTH = 24
+DECISION_WIDTHS = {"decision": 11, "reviewed_on": 12}
+NOTE_WIDTH = 16
 LINE_HEIGHT = 18.0  # points per wrapped line (11 pt Japanese fonts need ~18 pt)
 CONFIDENTIAL = "取扱注意"
 # (header, width in characters) of the list sheet, in column order.
@@ -59,11 +60,11 @@ LIST_COLUMNS: list[tuple[str, int]] = [
     ("困難の種類", 11),
     ("レベル", 7),
     ("点数", 6),
-    ("該当理由（点数）", 60),
+    ("該当理由（点数）", 50),
     ("前回比", 8),
     ("要対協", 11),
     ("未連携の項目", 24),
-    ("アラートID", 22),
+    ("アラートID", 17),
 ]
 WRAPPED = {"該当理由（点数）", "未連携の項目"}
 SUBJECT_TYPES = {"child": "児童", "expectant_mother": "妊婦"}
@@ -163,6 +164,8 @@ def print_setup(sheet: Worksheet, town: TownConfig, asof: dt.date, title: str) -
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.print_options.gridLines = True
+    # Narrow side margins: one page wide at a scale still readable (about 70 % for the list).
+    sheet.page_margins = PageMargins(left=0.25, right=0.25, top=0.75, bottom=0.6, header=0.3, footer=0.3)
     sheet.oddHeader.left.text = CONFIDENTIAL
     sheet.oddHeader.left.color = "C00000"
     sheet.oddHeader.center.text = f"{town.name_ja} {title}"
