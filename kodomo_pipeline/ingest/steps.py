@@ -94,8 +94,9 @@ def _move_to_failed(snapshot: Snapshot, paths: TownPaths, town: str, cause: str,
                 "extract_date": snapshot.extract_date.isoformat(),
                 "failed_at": dt.datetime.now().isoformat(timespec="seconds"),
                 "cause": cause,
-                "what_to_do": "Ask the department for a new export in the agreed layout, put it in the inbox; "
-                "the next run (or the inbox sensor) picks it up.",
+                "what_to_do": "担当課に取り決めた形式で出力し直してもらい、受信フォルダに置いてください。"
+                "次の実行（または受信フォルダの監視）が取り込みます。 / Ask the department for a new export in the "
+                "agreed layout, put it in the inbox; the next run (or the inbox sensor) picks it up.",
             },
             ensure_ascii=False,
             indent=2,
