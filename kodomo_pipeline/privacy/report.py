@@ -239,7 +239,7 @@ def file_register(town: TownConfig, feeds: list[dict], profiles: dict[str, Discl
     retention file, so the register and the running system cannot drift apart."""
     specs = {layout.feed: layout.spec for layout in town.feeds.values()}
     recipients = [
-        f"{profile.recipient}（{profile.title_ja}）" for _, profile in sorted(profiles.items()) if profile.recipient
+        f"{profile.title_ja}：{profile.recipient}" for _, profile in sorted(profiles.items()) if profile.recipient
     ]
     register = []
     for feed in feeds:
