@@ -10,6 +10,11 @@ import click.shell_completion
 from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.config.towns import TownConfig, load_towns
 
+# Codes of the argument errors (exit code 2), listed in the README: operators quote them when they call.
+E_CONFIG = "KD-E01"  # the configuration cannot be read
+E_TOWN = "KD-E02"  # a town the configuration does not have
+E_DATE = "KD-E03"  # a date that cannot be read
+
 
 class TownParam(click.ParamType):
     """A configured town, checked when the command runs (the configuration may be elsewhere: KODOMO_CONFIG)."""
@@ -31,10 +36,11 @@ class TownParam(click.ParamType):
         try:
             towns = load_towns()
         except ConfigError as exc:
-            self.fail(f"設定ファイルの誤り / configuration error: {exc}", param, ctx)
+            self.fail(f"[{E_CONFIG}] 設定ファイルの誤り / configuration error: {exc}", param, ctx)
         if value not in towns:
             known = ", ".join(sorted(towns))
-            self.fail(f"町 {value!r} は設定にありません（{known}）/ {value!r} is not one of {known}", param, ctx)
+            message = f"[{E_TOWN}] 町 {value!r} は設定にありません（{known}）/ {value!r} is not one of {known}"
+            self.fail(message, param, ctx)
         return towns[str(value)]
 
 
@@ -59,4 +65,4 @@ def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     try:
         return parse_typed_date(value)
     except (ValueUnreadable, WarekiError):
-        raise click.BadParameter(f"日付として読めません。{DATE_FORMS} で指定してください") from None
+        raise click.BadParameter(f"[{E_DATE}] 日付として読めません。{DATE_FORMS} で指定してください") from None

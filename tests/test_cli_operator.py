@@ -30,7 +30,7 @@ def test_help_lists_the_configured_towns(towns) -> None:
 def test_unknown_town_is_refused_in_japanese_with_the_choices(home: Path) -> None:
     result = CliRunner().invoke(main, ["status", "--town", "tokyo"])
     assert result.exit_code == 2
-    assert "町 'tokyo' は設定にありません（kawashima, misato）" in result.output
+    assert "[KD-E02] 町 'tokyo' は設定にありません（kawashima, misato）" in result.output
 
 
 @pytest.mark.parametrize("text", ["2026-11-26", "R8.11.26", "R08.11.26", "令和8年11月26日", "2026/11/26"])
@@ -43,7 +43,7 @@ def test_wareki_asof_reaches_the_command(home: Path) -> None:
     result = CliRunner().invoke(main, ["explain", "AL-1", "--town", "misato", "--asof", "令和8年11月26日"])
     assert "Invalid value for '--asof'" not in result.output
     bad = CliRunner().invoke(main, ["explain", "AL-1", "--town", "misato", "--asof", "令和8年13月1日"])
-    assert bad.exit_code == 2 and "日付として読めません" in bad.output
+    assert bad.exit_code == 2 and "[KD-E03] 日付として読めません" in bad.output
     with pytest.raises(click.BadParameter):
         parse_date(None, None, "H31.05.01")  # type: ignore[arg-type]  # 平成 ended on 04-30
 
