@@ -292,3 +292,15 @@ def test_export_asset_metadata_counts_only(towns: dict[str, TownConfig], tmp_pat
     shown = str(metadata)
     personal = [value for person in PERSONS for value in person[:3]] + [row[0] for row in ALERTS]
     assert not any(value in shown for value in personal)
+
+
+def test_meeting_xlsx_for_a_town_without_decisions_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dict[str, TownConfig]
+) -> None:
+    """A town that takes no taio_kekka file still gets its list, without decision columns or carried sheet."""
+    town = towns["misato"]
+    bare = town.model_copy(update={"feeds": {k: v for k, v in town.feeds.items() if k != "taio_kekka"}})
+    book = load_workbook(export_meeting_xlsx(con, ASOF, tmp_path, operator_summary(con, ASOF), _levels(), bare))
+    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET]
+    assert [cell.value for cell in book[LIST_SHEET][1]] == [name for name, _ in LIST_COLUMNS]
+    assert book[LIST_SHEET].data_validations.dataValidation == []

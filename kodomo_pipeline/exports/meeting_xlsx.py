@@ -46,6 +46,7 @@ COUNTS_SHEET = "件数"
 NOTE_SHEET = "レベルの意味"
 DECIDED_SHEET = "これまでの判定"
 DECISION_FEED = "taio_kekka"
+ALERT_ID_HEADER = "アラートID"
 NOTE_HEADER = "備考"  # for the meeting only: not in the taio_kekka layout, so never ingested
 DECISION_WIDTHS = {"decision": 11, "reviewed_on": 12}
 NOTE_WIDTH = 16
@@ -126,11 +127,10 @@ def _write_table(sheet: Worksheet, header: list[str], rows: list[list[object]]) 
         sheet.append([_cell_value(value) for value in row])
 
 
-def decision_layout(town: TownConfig) -> FeedLayout:
-    """The town's taio_kekka layout: the list's decision headers and allowed 判定 come from it, not from here."""
-    if DECISION_FEED not in town.feeds:
-        raise ValueError(f"town {town.town}: feed {DECISION_FEED} is not configured (resources/towns)")
-    return town.feeds[DECISION_FEED]
+def decision_layout(town: TownConfig) -> FeedLayout | None:
+    """The town's taio_kekka layout: the list's decision headers and allowed 判定 come from it, not from here.
+    None when the town takes no decisions file: the list then has no decision columns."""
+    return town.feeds.get(DECISION_FEED)
 
 
 def _headers_by_column(layout: FeedLayout) -> dict[str, str]:
@@ -195,12 +195,17 @@ def _decision_dropdown(sheet: Worksheet, layout: FeedLayout, column: int, last_r
 
 
 def list_columns(town: TownConfig) -> list[tuple[str, int]]:
-    """The list sheet's columns: the alert's, then 判定 and 検討日 as the town's decision layout names them, 備考."""
-    headers = _headers_by_column(decision_layout(town))
-    if headers["alert_id"] != LIST_COLUMNS[-1][0]:
-        raise ValueError(f"the {DECISION_FEED} layout must name the alert ID column {LIST_COLUMNS[-1][0]}")
+    """The list sheet's columns: the alert's (the alert ID headed as the town's decision layout names it), then
+    判定 and 検討日 as that layout names them, and 備考."""
+    layout = decision_layout(town)
+    if layout is None:
+        return list(LIST_COLUMNS)
+    headers = _headers_by_column(layout)
+    columns = [
+        (headers["alert_id"], width) if name == ALERT_ID_HEADER else (name, width) for name, width in LIST_COLUMNS
+    ]
     decided = [(headers[column], width) for column, width in DECISION_WIDTHS.items()]
-    return [*LIST_COLUMNS, *decided, (NOTE_HEADER, NOTE_WIDTH)]
+    return [*columns, *decided, (NOTE_HEADER, NOTE_WIDTH)]
 
 
 def _list_sheet(sheet: Worksheet, rows: list[list[object]], town: TownConfig, asof: dt.date) -> None:
@@ -216,8 +221,10 @@ def _list_sheet(sheet: Worksheet, rows: list[list[object]], town: TownConfig, as
         for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
             cell.alignment = Alignment(wrap_text=index in wrapped, vertical="top")
     _fit_row_heights(sheet, wrapped)
-    decision_header = _headers_by_column(decision_layout(town))["decision"]
-    _decision_dropdown(sheet, decision_layout(town), headers.index(decision_header) + 1, len(rows) + 1)
+    layout = decision_layout(town)
+    if layout is not None:
+        decision_header = _headers_by_column(layout)["decision"]
+        _decision_dropdown(sheet, layout, headers.index(decision_header) + 1, len(rows) + 1)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
     print_setup(sheet, town, asof, "アラート検討リスト")
@@ -235,9 +242,11 @@ def decisions_in_force(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
     )
 
 
-def _decided_sheet(sheet: Worksheet, decided: pd.DataFrame, town: TownConfig, asof: dt.date) -> None:
+def _decided_sheet(
+    sheet: Worksheet, decided: pd.DataFrame, town: TownConfig, layout: FeedLayout, asof: dt.date
+) -> None:
     """The decisions in force, carried so the returned workbook is a full taio_kekka snapshot (protected)."""
-    headers = _headers_by_column(decision_layout(town))
+    headers = _headers_by_column(layout)
     rows = [
         [row.alert_id, pd.Timestamp(row.reviewed_on).date().isoformat(), row.decision]
         for row in decided.itertuples(index=False)
@@ -311,7 +320,8 @@ def export_meeting_xlsx(
     _list_sheet(workbook.active, meeting_rows(con, asof), town, asof)
     _counts_sheet(workbook.create_sheet(COUNTS_SHEET), summary)
     _note_sheet(workbook.create_sheet(NOTE_SHEET), levels)
-    _decided_sheet(workbook.create_sheet(DECIDED_SHEET), decisions_in_force(con, asof), town, asof)
+    if (layout := decision_layout(town)) is not None:
+        _decided_sheet(workbook.create_sheet(DECIDED_SHEET), decisions_in_force(con, asof), town, layout, asof)
     path = out_dir / meeting_xlsx_name(town, asof)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
