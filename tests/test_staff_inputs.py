@@ -217,3 +217,16 @@ def test_xlsx_header_below_a_title_row(tmp_path: Path, towns: dict[str, TownConf
     assert raw.frame[["alert_id", "decision", "reviewed_on", "_row"]].values.tolist() == [
         ["AL-0001", "見守り", "R8.11.4", 1]
     ]
+
+
+def test_no_meiyose_workbook_for_a_town_without_the_decisions_feed(
+    tmp_path: Path, towns: dict[str, TownConfig]
+) -> None:
+    town = towns["kawashima"]
+    bare = town.model_copy(update={"feeds": {k: v for k, v in town.feeds.items() if k != "meiyose_kekka"}})
+    template = pd.DataFrame(
+        {"対象": ["toen"], "元キー": ["N01-0001"], "宛名番号": ["0000012345"], "判定": [""], "確認日": [""]}
+    )
+    csv_path = write_contract_csv(template, list(template.columns), tmp_path / "meiyose_kekka_template_20261126.csv")
+    assert write_meiyose_template_xlsx(csv_path, bare, dt.date(2026, 11, 26)) is None
+    assert not csv_path.with_suffix(".xlsx").exists()

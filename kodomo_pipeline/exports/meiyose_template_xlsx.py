@@ -25,9 +25,12 @@ SHEET = "名寄せ確認"
 WIDTHS = {"feed": 14, "source_key": 18, "resident_id": 16, "decision": 12, "decided_on": 16}
 
 
-def write_meiyose_template_xlsx(template_csv: Path, town: TownConfig, asof: dt.date) -> Path:
-    """Write the workbook next to `template_csv` (same name, .xlsx) with the 判定 dropdown; returns its path."""
-    layout = town.feeds[DECISION_FEED]
+def write_meiyose_template_xlsx(template_csv: Path, town: TownConfig, asof: dt.date) -> Path | None:
+    """Write the workbook next to `template_csv` (same name, .xlsx) with the 判定 dropdown; returns its path.
+    None when the town takes no 名寄せ decisions file (no meiyose_kekka feed): there is nothing to return it as."""
+    layout = town.feeds.get(DECISION_FEED)
+    if layout is None:
+        return None
     canonical = layout.header_to_canonical
     with template_csv.open(encoding="utf-8-sig", newline="") as handle:
         header, *rows = list(csv.reader(handle))

@@ -22,12 +22,10 @@ def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.
     csv_path = write_contract_csv(crosswalk, CROSSWALK_COLUMNS, out_dir / f"crosswalk_{asof:%Y%m%d}.csv")
     records = build_link_records(con, asof).rename(columns={"unique_id": "record_id"})
     html, template = write_review(crosswalk, records, build_link_persons(con, asof), town, asof, out_dir)
-    template_xlsx = write_meiyose_template_xlsx(template, town, asof)  # the same template, with a dropdown
+    written = {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}
+    if template_xlsx := write_meiyose_template_xlsx(template, town, asof):  # the same template, with a dropdown
+        written["decision_template_xlsx"] = template_xlsx
     for path, purpose in ((csv_path, "名寄せ結果の連携"), (html, "名寄せ確認"), (template_xlsx, "名寄せ確認")):
-        record_access(con, path.name, purpose)
-    return {
-        "crosswalk_csv": csv_path,
-        "review_html": html,
-        "decision_template": template,
-        "decision_template_xlsx": template_xlsx,
-    }
+        if path is not None:
+            record_access(con, path.name, purpose)
+    return written
