@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from kodomo_pipeline import __version__
 from kodomo_pipeline.cli_params import TownParam, parse_date
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import TownConfig, load_towns
@@ -26,6 +27,7 @@ def _today() -> dt.date:
 
 
 @click.group()
+@click.version_option(__version__, "--version", "-V", prog_name="kodomo", message="%(prog)s %(version)s")
 def main() -> None:
     """こどもデータ連携: ingest, validate and judge the towns' nightly exports.
 
@@ -97,17 +99,23 @@ def _count(entry: dict, key: str) -> str:
 
 
 def _print_summary(status: dict) -> None:
-    click.echo(f"  {'feed':<16}{'outcome':<18}{'read':>9}{'valid':>9}{'held':>7}  file")
+    from kodomo_pipeline.cli_table import render_table
+
+    rows, errors = [], {}
     for feed, entry in sorted(status["feeds"].items()):
-        click.echo(
-            f"  {feed:<16}{entry['outcome']:<18}{_count(entry, 'rows_read'):>9}{_count(entry, 'rows_valid'):>9}"
-            f"{_count(entry, 'rows_quarantined'):>7}  {entry.get('file') or '-'}"
-        )
+        counts = [entry.get(key) for key in ("rows_read", "rows_valid", "rows_quarantined")]
+        rows.append([feed, entry["outcome"], *counts, entry.get("file") or "-"])
         if entry.get("error"):
-            click.echo(f"  {'':<16}! {entry['error']}")
+            errors[feed] = entry["error"]
+    for line in render_table(["feed", "outcome", "read", "valid", "held", "file"], rows, numeric={2, 3, 4}):
+        click.echo(f"  {line}")
+        feed = line.split(" ", 1)[0]
+        if feed in errors:
+            click.echo(f"    ! {errors[feed]}")
+    for feed, entry in sorted(status["feeds"].items()):
         if entry.get("outcome") == "failed" and "judged_from" in entry:
             used = entry["judged_from"] or "なし (none)"
-            click.echo(f"  {'':<16}→ 前回の正常なデータで判定 judged from the last good snapshot: {used}")
+            click.echo(f"  {feed}: → 前回の正常なデータで判定 judged from the last good snapshot: {used}")
     for ignored in status.get("inbox_ignored", []):
         click.echo(f"  無視したファイル ignored: {ignored['file']} — {ignored['reason']}")
     alerts = status.get("alerts")
@@ -231,6 +239,7 @@ def confirm_file(town: TownConfig, file_name: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(asof: dt.date | None, seed: int) -> None:
     """Generate sample exports for every town into its inbox and run every town end to end."""
+    from kodomo_pipeline.exports.meeting_xlsx import meeting_xlsx_name
     from kodomo_pipeline.generator import generate_town
 
     asof = asof or _today()
@@ -264,7 +273,7 @@ def demo(asof: dt.date | None, seed: int) -> None:
         _print_summary(status)
     click.echo("\nMeeting lists (review meeting, XLSX):")
     for name, town in towns.items():
-        meeting = town.output(root) / f"meeting_{asof:%Y%m%d}.xlsx"
+        meeting = town.output(root) / meeting_xlsx_name(town, asof)
         click.echo(f"  {name}: {meeting if meeting.exists() else 'not written (the run failed)'}")
     click.echo(f"\nOutputs: {root / 'out'}   Dagster UI: `kodomo ui`, then http://127.0.0.1:3000")
     sys.exit(1 if failed else 0)

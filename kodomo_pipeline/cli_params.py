@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+import click.shell_completion
 
 from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.config.towns import TownConfig, load_towns
+
+# Codes of the argument errors (exit code 2), listed in the README: operators quote them when they call.
+E_CONFIG = "KD-E01"  # the configuration cannot be read
+E_TOWN = "KD-E02"  # a town the configuration does not have
+E_DATE = "KD-E03"  # a date that cannot be read
 
 
 class TownParam(click.ParamType):
@@ -15,22 +21,48 @@ class TownParam(click.ParamType):
 
     name = "town"
 
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """The configured towns as the choices shown in --help (just TOWN if the configuration cannot be read)."""
+        return "[" + "|".join(town_choices()) + "]" if town_choices() else "TOWN"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        return [click.shell_completion.CompletionItem(t) for t in town_choices() if t.startswith(incomplete)]
+
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> TownConfig:
         if isinstance(value, TownConfig):
             return value
         try:
             towns = load_towns()
         except ConfigError as exc:
-            self.fail(f"configuration error: {exc}", param, ctx)
+            self.fail(f"[{E_CONFIG}] 設定ファイルの誤り / configuration error: {exc}", param, ctx)
         if value not in towns:
-            self.fail(f"{value!r} is not one of {', '.join(repr(t) for t in sorted(towns))}", param, ctx)
+            known = ", ".join(sorted(towns))
+            message = f"[{E_TOWN}] 町 {value!r} は設定にありません（{known}）/ {value!r} is not one of {known}"
+            self.fail(message, param, ctx)
         return towns[str(value)]
 
 
+def town_choices() -> list[str]:
+    """The towns of the configuration in force, for help and completion."""
+    try:
+        return sorted(load_towns())
+    except ConfigError:
+        return []
+
+
+DATE_FORMS = "YYYY-MM-DD または和暦 (R8.11.26 / 令和8年11月26日) / ISO or 和暦"
+
+
 def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    """A date given as ISO or as staff write it (和暦 letter or kanji form), as decision files accept."""
+    from kodomo_pipeline.layout.values import ValueUnreadable, parse_typed_date
+    from kodomo_pipeline.layout.wareki import WarekiError
+
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use YYYY-MM-DD") from None
+        return parse_typed_date(value)
+    except (ValueUnreadable, WarekiError):
+        raise click.BadParameter(f"[{E_DATE}] 日付として読めません。{DATE_FORMS} で指定してください") from None

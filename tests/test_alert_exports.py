@@ -15,16 +15,19 @@ import duckdb
 import pytest
 from dagster import materialize
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.alerts import ALERT_COLUMNS, MEETING_PURPOSE, export_alerts_csv
 from kodomo_pipeline.exports.meeting_xlsx import (
     COUNTS_SHEET,
+    DECIDED_SHEET,
     GAPS_SHEET,
     LIST_COLUMNS,
     LIST_SHEET,
     NOTE_SHEET,
     export_meeting_xlsx,
+    wrapped_lines,
 )
 from kodomo_pipeline.exports.operator_summary import operator_summary, summary_markdown
 from kodomo_pipeline.generator.names import FEMALE_NAMES, FULLWIDTH_SPACE, MALE_NAMES, SURNAMES
@@ -157,11 +160,13 @@ def test_alerts_csv_neutralises_formulas(con: duckdb.DuckDBPyConnection, tmp_pat
     assert cell == f"'{start}HYPERLINK(1)"
 
 
-def test_exports_are_recorded_without_personal_values(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_exports_are_recorded_without_personal_values(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dict[str, TownConfig]
+) -> None:
     export_alerts_csv(con, ASOF, tmp_path)
-    export_meeting_xlsx(con, ASOF, tmp_path, operator_summary(con, ASOF), _levels())
+    export_meeting_xlsx(con, ASOF, tmp_path, operator_summary(con, ASOF), _levels(), towns["kawashima"])
     log = read_access_log(con)
-    assert [entry.what for entry in log] == ["alerts_20261126.csv", "meeting_20261126.xlsx"]
+    assert [entry.what for entry in log] == ["alerts_20261126.csv", "meeting_kawashima_20261126.xlsx"]
     assert all(entry.purpose == MEETING_PURPOSE for entry in log)
     values = {value for person in PERSONS for value in person[:3]}
     leaked = any(value in f"{entry.what} {entry.purpose}" for entry in log for value in values)
@@ -190,18 +195,18 @@ def test_operator_summary_of_a_town_without_alerts(con: duckdb.DuckDBPyConnectio
     assert summary["by_level"] == {"A": 0, "B": 0, "C": 0}
 
 
-def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dict[str, TownConfig]) -> None:
     con.execute("INSERT INTO persons VALUES (?, '=cmd|calc', '@SUM(1)', 1, ?)", [FORMULA_NAME_ID, ASOF])
     con.execute("UPDATE alerts SET subject_resident_id = ? WHERE alert_id = 'AL-C-3b'", [FORMULA_NAME_ID])
-    path = export_meeting_xlsx(con, ASOF, tmp_path / "out", operator_summary(con, ASOF), _levels())
-    assert path.name == "meeting_20261126.xlsx"
+    path = export_meeting_xlsx(con, ASOF, tmp_path / "out", operator_summary(con, ASOF), _levels(), towns["kawashima"])
+    assert path.name == "meeting_kawashima_20261126.xlsx"
     book = load_workbook(path)
-    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET, GAPS_SHEET]
-    gaps = [list(row) for row in book[GAPS_SHEET].iter_rows(min_row=2, max_row=2, values_only=True)]
+    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET, GAPS_SHEET, DECIDED_SHEET]
+    gaps = [list(row) for row in book[GAPS_SHEET, DECIDED_SHEET].iter_rows(min_row=2, max_row=2, values_only=True)]
     assert gaps == [["R16", "登園長期欠席", "この町のデータにこの判定に必要な項目がありません"]]
     sheet = book[LIST_SHEET]
     header, *rows = [list(row) for row in sheet.iter_rows(values_only=True)]
-    assert header == [name for name, _ in LIST_COLUMNS]
+    assert header == [name for name, _ in LIST_COLUMNS] + ["判定", "検討日", "備考"]
     column = {name: index for index, name in enumerate(header)}
     assert [row[column["アラートID"]] for row in rows] == EXPORTED_ORDER
     assert [row[column["レベル"]] for row in rows] == ["A", "B", "B", "C", "C"]
@@ -216,10 +221,10 @@ def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     reasons = rows[0][column["該当理由（点数）"]].split("\n")
     assert [reason.split("：")[0] for reason in reasons] == ["R03 乳幼児健診未受診（6点）", "R01 虐待相談歴（4点）"]
     assert rows[0][column["未連携の項目"]] == "R16 登園長期欠席"
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:L6"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:O6"
     assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
     assert sheet.sheet_properties.pageSetUpPr.fitToPage
-    assert sheet.column_dimensions["H"].width == 70
+    assert sheet.column_dimensions["H"].width == 50
 
     counts = [list(row) for row in book[COUNTS_SHEET].iter_rows(values_only=True)]
     assert counts[0] == ["レベル", "虐待", "産後うつ", "発達障がい", "計"]
@@ -229,6 +234,44 @@ def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
 
     note = [list(row) for row in book[NOTE_SHEET].iter_rows(values_only=True)]
     assert [row[2] for row in note[1:4]] == ["8点以上", "5〜7点", "3〜4点"]
+
+
+def test_meeting_xlsx_prints_and_takes_decisions(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dict[str, TownConfig]
+) -> None:
+    """Read back what the printer and the person filling it in get: page setup, header/footer, heights, dropdown."""
+    town = towns["misato"]
+    path = export_meeting_xlsx(con, ASOF, tmp_path, operator_summary(con, ASOF), _levels(), town)
+    assert path.name == "meeting_misato_20261126.xlsx"
+    sheet = load_workbook(path)[LIST_SHEET]
+    assert int(sheet.page_setup.paperSize) == 9 and sheet.page_setup.orientation == "landscape"  # 9 = A4
+    assert sheet.print_title_rows == "$1:$1"
+    assert sheet.oddHeader.left.text == "取扱注意" and sheet.oddFooter.left.text == "取扱注意"
+    assert town.name_ja in sheet.oddHeader.center.text
+    assert sheet.oddHeader.right.text == "基準日 2026-11-26"
+    assert sheet.oddFooter.center.text == "&P / &N"
+    header = [cell.value for cell in sheet[1]]
+    reasons = header.index("該当理由（点数）") + 1
+    width = sheet.column_dimensions["H"].width
+    for row in range(2, sheet.max_row + 1):
+        text = sheet.cell(row, reasons).value
+        lines = wrapped_lines(text, int(width))
+        assert lines >= text.count("\n") + 1
+        assert sheet.row_dimensions[row].height >= 18 * lines  # two reasons → at least two lines' height
+        assert sheet.cell(row, reasons).alignment.wrap_text
+    assert sheet.row_dimensions[2].height > sheet.row_dimensions[6].height  # AL-A-10 has two reasons, AL-C-3b one
+    [validation] = sheet.data_validations.dataValidation
+    decision_column = get_column_letter(header.index("判定") + 1)
+    assert validation.type == "list" and str(validation.sqref) == f"{decision_column}2:{decision_column}6"
+    allowed = town.feeds["taio_kekka"].spec.columns["decision"].allowed
+    assert validation.formula1 == '"' + ",".join(allowed) + '"'
+    assert set(allowed) == {"対応不要", "見守り", "要対協登録", "緊急対応"}
+    assert all(sheet.cell(row, header.index("判定") + 1).value is None for row in range(2, 7))
+
+
+def test_wrapped_lines_counts_full_width_twice() -> None:
+    assert wrapped_lines("あ" * 30, 60) == 1 and wrapped_lines("あ" * 31, 60) == 2
+    assert wrapped_lines("a" * 60 + "\n" + "b", 60) == 2
 
 
 def test_export_asset_metadata_counts_only(towns: dict[str, TownConfig], tmp_path: Path) -> None:
@@ -252,3 +295,15 @@ def test_export_asset_metadata_counts_only(towns: dict[str, TownConfig], tmp_pat
     shown = str(metadata)
     personal = [value for person in PERSONS for value in person[:3]] + [row[0] for row in ALERTS]
     assert not any(value in shown for value in personal)
+
+
+def test_meeting_xlsx_for_a_town_without_decisions_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dict[str, TownConfig]
+) -> None:
+    """A town that takes no taio_kekka file still gets its list, without decision columns or carried sheet."""
+    town = towns["misato"]
+    bare = town.model_copy(update={"feeds": {k: v for k, v in town.feeds.items() if k != "taio_kekka"}})
+    book = load_workbook(export_meeting_xlsx(con, ASOF, tmp_path, operator_summary(con, ASOF), _levels(), bare))
+    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET]
+    assert [cell.value for cell in book[LIST_SHEET][1]] == [name for name, _ in LIST_COLUMNS]
+    assert book[LIST_SHEET].data_validations.dataValidation == []

@@ -49,7 +49,7 @@ def test_generate_writes_the_towns_feeds_and_truth_apart(tmp_path: Path, towns) 
 
 def test_bad_arguments_are_refused_clearly(home: Path) -> None:
     runner = CliRunner()
-    assert "use YYYY-MM-DD" in runner.invoke(main, ["run", "--town", "misato", "--asof", "R08.11.26"]).output
+    assert "YYYY-MM-DD" in runner.invoke(main, ["run", "--town", "misato", "--asof", "R08.13.26"]).output
     assert "'tokyo' is not one of" in runner.invoke(main, ["run", "--town", "tokyo"]).output
     empty = runner.invoke(main, ["status", "--town", "misato", "--json"])
     never_run = json.loads(empty.output)

@@ -138,6 +138,7 @@ def test_review_list_and_template_are_written(root: Path) -> None:
     assert "名寄せ確認リスト" in html and "http" not in html.lower().replace("http-equiv", "")
     with (out / f"meiyose_kekka_template_{T1:%Y%m%d}.csv").open(encoding="utf-8-sig", newline="") as handle:
         assert next(csv.reader(handle)) == ["対象", "元キー", "宛名番号", "判定", "確認日"]
+    assert (out / f"meiyose_kekka_template_{T1:%Y%m%d}.xlsx").is_file()  # the same template with a dropdown
 
 
 def test_review_page_has_evidence_and_the_audit_sample(root: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import AssetKey, materialize
+from markupsafe import escape
 
 from kodomo_pipeline.config import TownConfig, load_towns
 from kodomo_pipeline.orchestration.privacy_assets import build_privacy_assets
@@ -118,6 +119,33 @@ def test_disclosure_and_retention_are_shown(root: Path, town: TownConfig) -> Non
     assert "1 件 削除対象" in toen  # the 2020 snapshot is past toen's 3 years
     jumin = html.split('id="feed-jumin"')[1].split('<div class="feed"')[0]
     assert "2026-11-01T09:00" in jumin and "削除対象" not in jumin
+
+
+def test_each_feed_is_laid_out_as_a_file_register_entry(root: Path, town: TownConfig) -> None:
+    html = _html(root, town)
+    register = html.split('id="file-register"')[1]
+    items = ["名称", "利用目的", "記録項目", "記録範囲", "収集方法", "経常的提供先", "保有期間"]
+    for layout in town.feeds.values():
+        spec = layout.spec
+        entry = register.split(f'id="register-{spec.feed}"')[1].split("</table>")[0]
+        assert [item for item in items if f"<th>{item} " in entry] == items, spec.feed
+        assert f"{town.name_ja} こどもデータ連携 {spec.title_ja}ファイル" in entry
+        assert spec.purpose in entry and spec.record_scope and spec.record_scope in entry and spec.collection in entry
+        assert "、".join(layout.header_to_canonical) in entry
+        for profile in load_profiles().values():
+            assert profile.recipient in entry
+        assert "未記入" not in entry
+
+
+def test_purposes_are_japanese_first_with_english_in_small_type(root: Path, town: TownConfig) -> None:
+    html = _html(root, town)
+    japanese = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+    for layout in town.feeds.values():
+        spec = layout.spec
+        assert japanese.match(spec.purpose), spec.feed  # the first character is Japanese
+        assert spec.purpose_en and f'<span class="en">{escape(spec.purpose_en)}</span>' in html, spec.feed
+    for profile in load_profiles().values():
+        assert japanese.match(profile.purpose) and profile.purpose_en, profile.profile
 
 
 def test_the_report_holds_no_personal_value(root: Path, town: TownConfig) -> None:

@@ -203,7 +203,7 @@ def test_purge_and_audit_commands(history, monkeypatch: pytest.MonkeyPatch) -> N
     text = runner.invoke(audit_command, ["--town", TOWN])
     assert text.exit_code == 0 and "1 access(es) recorded" in text.output
 
-    bad_date = runner.invoke(purge_command, ["--town", TOWN, "--before", "2020/01/01"])
+    bad_date = runner.invoke(purge_command, ["--town", TOWN, "--before", "2020/13/01"])  # no 13th month
     assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
     bad_town = runner.invoke(audit_command, ["--town", "atlantis"])
     assert bad_town.exit_code == 2 and "is not one of" in bad_town.output

@@ -53,7 +53,10 @@ class FeedSpec(_Strict):
     feed: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title_ja: str
     department: str
-    purpose: str = Field(min_length=10)
+    purpose: str = Field(min_length=10)  # 日本語 first: staff and the privacy review read it
+    purpose_en: str | None = None  # the same in English, shown after it in small type
+    record_scope: str | None = None  # 記録範囲: whose records the feed holds (個人情報ファイル簿)
+    collection: str | None = None  # 収集方法: how the town receives it (個人情報ファイル簿)
     subject_key: str | None
     unique: tuple[str, ...] = ()
     columns: dict[str, ColumnSpec]

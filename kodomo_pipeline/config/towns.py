@@ -59,6 +59,8 @@ class Layout(_Strict):
     name_separator: Literal["fullwidth", "halfwidth"]
     gannen: bool = False  # the system writes year 1 of an era as 元 (R元.05.01) rather than 01
     codes: Codes
+    # Files people save (Japanese Excel writes cp932 by default): tried in order when `encoding` does not read.
+    also_accepted_encodings: tuple[str, ...] = ()
 
     @field_validator("encoding")
     @classmethod
@@ -67,6 +69,13 @@ class Layout(_Strict):
             codecs.lookup(value)
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    @field_validator("also_accepted_encodings")
+    @classmethod
+    def _known_encodings(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            cls._known_encoding(name)
         return value
 
     @property
@@ -80,6 +89,9 @@ class FeedMapping(_Strict):
     columns: dict[str, str] = Field(min_length=1)
     exported_but_dropped: tuple[str, ...] = ()
     codes: dict[str, dict[str, bool | str]] = {}
+    # Headers staff fill in on a printed list or template returned as XLSX (ingest/xlsx_reader.py): a row
+    # where all of them are empty is a printed row nobody decided on, not a record.
+    filled_in_by_staff: tuple[str, ...] = ()
 
 
 class FeedRef(_Strict):
@@ -238,6 +250,9 @@ def _check_mapping(path: Path, key: str, feed: str, mapping: FeedMapping, feeds:
     for column in mapping.codes:
         if column not in seen:
             raise ConfigError(path, f"{key}.codes.{column}", "codes given for a column that is not mapped")
+    for header in mapping.filled_in_by_staff:
+        if header not in mapping.columns:
+            raise ConfigError(path, f"{key}.filled_in_by_staff", f"{header!r} is not a header of this feed")
 
 
 def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfig:

@@ -1,15 +1,25 @@
-"""meeting_<YYYYMMDD>.xlsx: the review meeting's list in a form people read (spec/outputs.md).
+"""meeting_<town>_<YYYYMMDD>.xlsx: the review meeting's list in a form people read (spec/outputs.md).
 
 The CSV is for systems; this workbook is for the people at the table: names, ages and the reasons in words,
-level A first, printable on landscape A4. Sheet 件数 gives the figures the meeting opens with, sheet
-レベルの意味 what the levels mean under the rule set in force and sheet 未連携 which rules were not evaluated and
-why (no such data in the town, or a column missing from tonight's file). Every text cell goes through the same formula
-guard as the CSV, and the export is recorded in `access_log`.
+level A first, printable on landscape A4 (title row on every page, rows tall enough for the wrapped reasons,
+取扱注意 / town / as-of date / page x / y in the header and footer). Sheet 件数 gives the figures the meeting
+opens with and sheet レベルの意味 what the levels mean under the rule set in force, sheet
+未連携 which rules were not evaluated and why (no such data in the town, or a column missing from tonight's
+file).
+
+The list is also the decisions file: staff choose 判定 (a dropdown of the values the taio_kekka contract allows)
+and type 検討日, then drop the workbook in the inbox as taio_kekka_<YYYYMMDD>.xlsx (ingest/xlsx_reader.py).
+備考 is for the meeting only and is never read back. Because a taio_kekka file is a full snapshot (the newest
+file in force replaces the earlier ones), sheet これまでの判定 carries the decisions in force at T, so the
+returned workbook holds every decision, as a CSV kept by hand would. Every text cell goes through the same
+formula guard as the CSV, and the export is recorded in `access_log`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +29,11 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
+from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.exports.alerts import EXPORTED_ALERTS, MEETING_ORDER, MEETING_PURPOSE
 from kodomo_pipeline.exports.csvfile import neutralise_formula
 from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
@@ -29,12 +42,21 @@ from kodomo_pipeline.rules.ruleset import Level
 from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.fallback import describe_fallback
-from kodomo_pipeline.storage.ingest_tables import read_frame
+from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
+from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 LIST_SHEET = "検討リスト"
 COUNTS_SHEET = "件数"
 NOTE_SHEET = "レベルの意味"
 GAPS_SHEET = "未連携"
+DECIDED_SHEET = "これまでの判定"
+DECISION_FEED = "taio_kekka"
+ALERT_ID_HEADER = "アラートID"
+NOTE_HEADER = "備考"  # for the meeting only: not in the taio_kekka layout, so never ingested
+DECISION_WIDTHS = {"decision": 11, "reviewed_on": 12}
+NOTE_WIDTH = 16
+LINE_HEIGHT = 18.0  # points per wrapped line (11 pt Japanese fonts need ~18 pt)
+CONFIDENTIAL = "取扱注意"
 # (header, width in characters) of the list sheet, in column order.
 LIST_COLUMNS: list[tuple[str, int]] = [
     ("氏名", 16),
@@ -44,11 +66,11 @@ LIST_COLUMNS: list[tuple[str, int]] = [
     ("困難の種類", 11),
     ("レベル", 7),
     ("点数", 6),
-    ("該当理由（点数）", 70),
+    ("該当理由（点数）", 50),
     ("前回比", 8),
     ("要対協", 11),
-    ("未連携の項目", 30),
-    ("アラートID", 22),
+    ("未連携の項目", 24),
+    ("アラートID", 17),
 ]
 WRAPPED = {"該当理由（点数）", "前回比", "未連携の項目"}
 SUBJECT_TYPES = {"child": "児童", "expectant_mother": "妊婦"}
@@ -111,23 +133,135 @@ def _write_table(sheet: Worksheet, header: list[str], rows: list[list[object]]) 
         sheet.append([_cell_value(value) for value in row])
 
 
-def _list_sheet(sheet: Worksheet, rows: list[list[object]]) -> None:
-    headers = [header for header, _ in LIST_COLUMNS]
-    _write_table(sheet, headers, rows)
-    for index, (header, width) in enumerate(LIST_COLUMNS, start=1):
-        letter = get_column_letter(index)
-        sheet.column_dimensions[letter].width = width
-        if header in WRAPPED:
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
+def decision_layout(town: TownConfig) -> FeedLayout | None:
+    """The town's taio_kekka layout: the list's decision headers and allowed 判定 come from it, not from here.
+    None when the town takes no decisions file: the list then has no decision columns."""
+    return town.feeds.get(DECISION_FEED)
+
+
+def _headers_by_column(layout: FeedLayout) -> dict[str, str]:
+    return {canonical: header for header, canonical in layout.header_to_canonical.items()}
+
+
+def display_width(text: str) -> int:
+    """Width in spreadsheet character units: full-width (East Asian wide) characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def wrapped_lines(text: str, width: int) -> int:
+    """How many printed lines a wrapped cell of `width` characters needs for `text`."""
+    return sum(max(1, math.ceil(display_width(line) / width)) for line in text.split("\n"))
+
+
+def _fit_row_heights(sheet: Worksheet, widths: dict[int, int]) -> None:
+    """Excel does not grow rows for wrapped text written by a program: set each row's height from its text."""
+    for row in sheet.iter_rows(min_row=2):
+        texts = [(str(cell.value), widths[cell.column]) for cell in row if cell.column in widths and cell.value]
+        lines = max((wrapped_lines(text, width) for text, width in texts), default=1)
+        sheet.row_dimensions[row[0].row].height = LINE_HEIGHT * lines + 4
+
+
+def print_setup(sheet: Worksheet, town: TownConfig, asof: dt.date, title: str) -> None:
+    """A4 landscape, one page wide, header row on every page, 取扱注意 / town / T / page x / y on every page."""
     sheet.print_title_rows = "1:1"
     sheet.page_setup.orientation = sheet.ORIENTATION_LANDSCAPE
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_options.gridLines = True
+    # Narrow side margins: one page wide at a scale still readable (about 70 % for the list).
+    sheet.page_margins = PageMargins(left=0.25, right=0.25, top=0.75, bottom=0.6, header=0.3, footer=0.3)
+    sheet.oddHeader.left.text = CONFIDENTIAL
+    sheet.oddHeader.left.color = "C00000"
+    sheet.oddHeader.center.text = f"{town.name_ja} {title}"
+    sheet.oddHeader.right.text = f"基準日 {asof:%Y-%m-%d}"
+    sheet.oddFooter.left.text = CONFIDENTIAL
+    sheet.oddFooter.center.text = "&P / &N"
+    sheet.oddFooter.right.text = town.name_ja
+
+
+def _decision_dropdown(sheet: Worksheet, layout: FeedLayout, column: int, last_row: int) -> None:
+    """判定 as a dropdown of the values the taio_kekka contract allows (assets/taio_kekka.yaml)."""
+    allowed = layout.spec.columns["decision"].allowed or ()
+    validation = DataValidation(
+        type="list",
+        formula1='"' + ",".join(allowed) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="判定",
+        error="一覧から選んでください: " + " / ".join(allowed),
+        promptTitle="判定",
+        prompt=" / ".join(allowed),
+        showInputMessage=True,
+    )
+    letter = get_column_letter(column)
+    validation.add(f"{letter}2:{letter}{max(last_row, 2)}")
+    sheet.add_data_validation(validation)
+
+
+def list_columns(town: TownConfig) -> list[tuple[str, int]]:
+    """The list sheet's columns: the alert's (the alert ID headed as the town's decision layout names it), then
+    判定 and 検討日 as that layout names them, and 備考."""
+    layout = decision_layout(town)
+    if layout is None:
+        return list(LIST_COLUMNS)
+    headers = _headers_by_column(layout)
+    columns = [
+        (headers["alert_id"], width) if name == ALERT_ID_HEADER else (name, width) for name, width in LIST_COLUMNS
+    ]
+    decided = [(headers[column], width) for column, width in DECISION_WIDTHS.items()]
+    return [*columns, *decided, (NOTE_HEADER, NOTE_WIDTH)]
+
+
+def _list_sheet(sheet: Worksheet, rows: list[list[object]], town: TownConfig, asof: dt.date) -> None:
+    columns = list_columns(town)
+    headers = [header for header, _ in columns]
+    _write_table(sheet, headers, [row + [None] * (len(columns) - len(row)) for row in rows])
+    wrapped: dict[int, int] = {}
+    for index, (header, width) in enumerate(columns, start=1):
+        letter = get_column_letter(index)
+        sheet.column_dimensions[letter].width = width
+        if header in WRAPPED or header == NOTE_HEADER:
+            wrapped[index] = width
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+            cell.alignment = Alignment(wrap_text=index in wrapped, vertical="top")
+    _fit_row_heights(sheet, wrapped)
+    layout = decision_layout(town)
+    if layout is not None:
+        decision_header = _headers_by_column(layout)["decision"]
+        _decision_dropdown(sheet, layout, headers.index(decision_header) + 1, len(rows) + 1)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    print_setup(sheet, town, asof, "アラート検討リスト")
+
+
+def decisions_in_force(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame:
+    """The taio_kekka snapshot in force at T (every decision so far), oldest first."""
+    if not has_table(con, valid_table(DECISION_FEED)) or not has_table(con, "ingested_files"):
+        return pd.DataFrame(columns=["alert_id", "reviewed_on", "decision"])
+    return read_frame(
+        con,
+        f"""SELECT alert_id, reviewed_on, decision FROM ({current_rows_sql(DECISION_FEED)})
+            ORDER BY reviewed_on, _row""",
+        [asof],
+    )
+
+
+def _decided_sheet(
+    sheet: Worksheet, decided: pd.DataFrame, town: TownConfig, layout: FeedLayout, asof: dt.date
+) -> None:
+    """The decisions in force, carried so the returned workbook is a full taio_kekka snapshot (protected)."""
+    headers = _headers_by_column(layout)
+    rows = [
+        [row.alert_id, pd.Timestamp(row.reviewed_on).date().isoformat(), row.decision]
+        for row in decided.itertuples(index=False)
+    ]
+    _write_table(sheet, [headers["alert_id"], headers["reviewed_on"], headers["decision"]], rows)
+    for letter, width in zip("ABC", (24, 14, 12), strict=True):
+        sheet.column_dimensions[letter].width = width
+    sheet.protection.sheet = True  # carried as is; a new decision goes on the list sheet
+    print_setup(sheet, town, asof, DECIDED_SHEET)
 
 
 def _counts_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
@@ -193,21 +327,29 @@ def _note_sheet(sheet: Worksheet, levels: Mapping[str, Level]) -> None:
     sheet.column_dimensions["C"].width = 12
 
 
+def meeting_xlsx_name(town: TownConfig, asof: dt.date) -> str:
+    """meeting_<town>_<YYYYMMDD>.xlsx: the town in the name, so lists of two towns never mix on a desk."""
+    return f"meeting_{town.town}_{asof:%Y%m%d}.xlsx"
+
+
 def export_meeting_xlsx(
     con: duckdb.DuckDBPyConnection,
     asof: dt.date,
     out_dir: Path,
     summary: Mapping[str, Any],
     levels: Mapping[str, Level],
+    town: TownConfig,
 ) -> Path:
     """Write the workbook for T (summary from `operator_summary`, levels of the rule set in force)."""
     workbook = Workbook()
     workbook.active.title = LIST_SHEET
-    _list_sheet(workbook.active, meeting_rows(con, asof))
+    _list_sheet(workbook.active, meeting_rows(con, asof), town, asof)
     _counts_sheet(workbook.create_sheet(COUNTS_SHEET), summary)
     _note_sheet(workbook.create_sheet(NOTE_SHEET), levels)
     _gaps_sheet(workbook.create_sheet(GAPS_SHEET), summary)
-    path = out_dir / f"meeting_{asof:%Y%m%d}.xlsx"
+    if (layout := decision_layout(town)) is not None:
+        _decided_sheet(workbook.create_sheet(DECIDED_SHEET), decisions_in_force(con, asof), town, layout, asof)
+    path = out_dir / meeting_xlsx_name(town, asof)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     record_access(con, path.name, MEETING_PURPOSE)

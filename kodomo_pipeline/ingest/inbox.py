@@ -1,4 +1,8 @@
-"""The town inbox: `<feed>_<YYYYMMDD>.csv` full snapshots; the newest one up to the as-of date is current."""
+"""The town inbox: `<feed>_<YYYYMMDD>.csv` full snapshots; the newest one up to the as-of date is current.
+
+Staff may return a filled-in list as `<feed>_<YYYYMMDD>.xlsx` instead (ingest/xlsx_reader.py); on the same
+date the workbook comes after the CSV.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_SNAPSHOT = re.compile(r"^(?P<feed>[a-z][a-z0-9_]*)_(?P<date>\d{8})\.csv$")
+_SNAPSHOT = re.compile(r"^(?P<feed>[a-z][a-z0-9_]*)_(?P<date>\d{8})\.(?:csv|xlsx)$")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def list_snapshots(inbox: Path, feeds: set[str] | None = None) -> list[Snapshot]
     ]
     if feeds is not None:
         found = [snap for snap in found if snap.feed in feeds]
-    return sorted(found, key=lambda snap: (snap.extract_date, snap.feed))
+    return sorted(found, key=lambda snap: (snap.extract_date, snap.feed, snap.path.suffix))
 
 
 def newest_snapshot(inbox: Path, feed: str, asof: dt.date | None = None) -> Snapshot | None:

@@ -33,8 +33,9 @@ from kodomo_pipeline.ingest.archive import archive_bytes, archive_link, archive_
 from kodomo_pipeline.ingest.contract import apply_contract
 from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
 from kodomo_pipeline.ingest.inbox_scan import STILL_WRITING, wait_until_settled
-from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_bytes, read_export
+from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_bytes
 from kodomo_pipeline.ingest.settings import ShrinkRule, ingestion_settings
+from kodomo_pipeline.ingest.xlsx_reader import read_inbox_file
 from kodomo_pipeline.storage import ingest_tables as tables
 from kodomo_pipeline.storage.faults import crash_point
 from kodomo_pipeline.storage.ingest_tables import fetch_one
@@ -116,8 +117,9 @@ def _move_to_failed(snapshot: Snapshot, paths: TownPaths, town: str, cause: str,
                 "extract_date": snapshot.extract_date.isoformat(),
                 "failed_at": dt.datetime.now().isoformat(timespec="seconds"),
                 "cause": cause,
-                "what_to_do": "Ask the department for a new export in the agreed layout, put it in the inbox; "
-                "the next run (or the inbox sensor) picks it up.",
+                "what_to_do": "担当課に取り決めた形式で出力し直してもらい、受信フォルダに置いてください。"
+                "次の実行（または受信フォルダの監視）が取り込みます。 / Ask the department for a new export in the "
+                "agreed layout, put it in the inbox; the next run (or the inbox sensor) picks it up.",
             },
             ensure_ascii=False,
             indent=2,
@@ -187,7 +189,7 @@ def ingest_raw(
         tables.record_run_feed(con, run_id, feed, "already_ingested", snapshot.file_name, sha256)
         return RawOutcome(feed, "already_ingested", snapshot.file_name, sha256, previously_ingested_as=earlier[1])
     try:
-        raw = read_export(snapshot.path, layout, data, sha256, settings.max_line_bytes)
+        raw = read_inbox_file(snapshot.path, layout, data, sha256, settings.max_line_bytes)  # CSV, or staff's XLSX
     except UnreadableFile as exc:
         raise _failed(con, snapshot, paths, town.town, run_id, exc.cause, sha256) from None
     warning = _shrink_warning(con, settings.shrink, snapshot, raw)

@@ -21,9 +21,11 @@ import pyarrow.compute as pc
 from kodomo_pipeline.config.feeds import ColumnSpec
 from kodomo_pipeline.config.towns import DateStyle, FeedLayout, Layout
 from kodomo_pipeline.layout.wareki import (
+    ERA_NAMES,
     WarekiError,
     format_wareki_date,
     format_wareki_month,
+    parse_kanji_wareki_date,
     parse_wareki_date,
     parse_wareki_month,
 )
@@ -41,6 +43,8 @@ _YM = {
     "iso": re.compile(r"^(\d{4})-(\d{2})$"),
 }
 _INT = re.compile(r"^-?\d+$")
+_SEIREKI_KANJI = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
+_ERA_LETTER_KANJI = re.compile(r"^([MTSHR])\s*(?:元|\d{1,2})\s*年")
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,7 @@ def _parse_ymd(text: str, style: DateStyle) -> dt.date:
     if style == "wareki":
         return parse_wareki_date(text)
     if style == "any":
-        for candidate in ("wareki", "iso", "slash"):
-            try:
-                return _parse_ymd(text, candidate)  # type: ignore[arg-type]
-            except (ValueUnreadable, WarekiError):
-                continue
-        raise ValueUnreadable("not a date in any accepted style")
+        return parse_typed_date(text)
     match = _YMD[style].match(text)
     if not match:
         raise ValueUnreadable(f"not a {style} date")
@@ -73,6 +72,31 @@ def _parse_ymd(text: str, style: DateStyle) -> dt.date:
         return dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError as exc:
         raise ValueUnreadable(str(exc)) from None
+
+
+def parse_typed_date(text: str) -> dt.date:
+    """A date as staff type it (date style `any`): R8.11.4, R08.11.04, 令和8年11月4日, 2026/11/4, 2026-11-04
+    (also R8年11月4日 and 2026年11月4日).
+
+    Full-width digits and letters (Ｒ８．１１．４) are folded by NFKC first."""
+    text = unicodedata.normalize("NFKC", text).strip().upper()
+    if letter := _ERA_LETTER_KANJI.match(text):  # R8年11月4日: the letter with 年月日
+        text = ERA_NAMES[letter[1]] + text[1:]
+    try:
+        return parse_kanji_wareki_date(text)
+    except WarekiError:
+        pass
+    if seireki := _SEIREKI_KANJI.match(text):  # 2026年11月4日
+        try:
+            return dt.date(int(seireki[1]), int(seireki[2]), int(seireki[3]))
+        except ValueError as exc:
+            raise ValueUnreadable(str(exc)) from None
+    for candidate in ("wareki", "iso", "slash"):
+        try:
+            return _parse_ymd(text, candidate)  # type: ignore[arg-type]
+        except (ValueUnreadable, WarekiError):
+            continue
+    raise ValueUnreadable("not a date in any accepted style")
 
 
 def _parse_ym(text: str, style: DateStyle) -> dt.date:

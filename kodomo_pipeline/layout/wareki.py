@@ -1,4 +1,5 @@
-"""和暦 (Japanese era) dates as the town systems write them: `R05.04.01`, `H元.01.08`, months `R05.04`.
+"""和暦 (Japanese era) dates as the town systems write them: `R05.04.01`, `H元.01.08`, months `R05.04`;
+and as people type them: `令和8年11月4日`, `令和元年5月1日`.
 
 Written here rather than taken from a library because the export style
 (era letter + two-digit year, `元` for year 1) is the vendors', and the
@@ -29,8 +30,11 @@ ERAS: tuple[Era, ...] = (
     Era("R", "令和", dt.date(2019, 5, 1), dt.date(9999, 12, 31)),
 )
 _BY_LETTER = {era.letter: era for era in ERAS}
+_BY_NAME = {era.name: era for era in ERAS}
+ERA_NAMES = {era.letter: era.name for era in ERAS}
 _DATE = re.compile(r"^([MTSHR])(元|\d{1,2})\.(\d{1,2})\.(\d{1,2})$")
 _MONTH = re.compile(r"^([MTSHR])(元|\d{1,2})\.(\d{1,2})$")
+_KANJI_DATE = re.compile(r"^(明治|大正|昭和|平成|令和)\s*(元|\d{1,2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 
 
 class WarekiError(ValueError):
@@ -49,6 +53,21 @@ def parse_wareki_date(text: str) -> dt.date:
     if not match:
         raise WarekiError("not in the form E.yy.mm.dd (e.g. R05.04.01)")
     era = _BY_LETTER[match[1]]
+    try:
+        day = dt.date(_gregorian_year(era, match[2]), int(match[3]), int(match[4]))
+    except ValueError as exc:
+        raise WarekiError(str(exc)) from None
+    if not era.first_day <= day <= era.last_day:
+        raise WarekiError(f"outside the {era.name} era")
+    return day
+
+
+def parse_kanji_wareki_date(text: str) -> dt.date:
+    """`令和8年11月4日` / `令和元年5月1日` (digits already half-width): the era's name written out, as staff type it."""
+    match = _KANJI_DATE.match(text)
+    if not match:
+        raise WarekiError("not in the form 令和8年11月4日")
+    era = _BY_NAME[match[1]]
     try:
         day = dt.date(_gregorian_year(era, match[2]), int(match[3]), int(match[4]))
     except ValueError as exc:

@@ -9,6 +9,7 @@ import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
+from kodomo_pipeline.exports.meiyose_template_xlsx import write_meiyose_template_xlsx
 from kodomo_pipeline.linkage.crosswalk import CROSSWALK_COLUMNS
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.review import write_review
@@ -20,8 +21,13 @@ def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.
     crosswalk = read_frame(con, "SELECT * FROM crosswalk WHERE as_of = ? ORDER BY feed, source_key", [asof])
     csv_path = write_contract_csv(crosswalk, CROSSWALK_COLUMNS, out_dir / f"crosswalk_{asof:%Y%m%d}.csv")
     records = build_link_records(con, asof).rename(columns={"unique_id": "record_id"})
-    persons = build_link_persons(con, asof)
-    html, template = write_review(crosswalk, records, persons, town, asof, out_dir, town.linkage.audit_sample)
-    for path, purpose in ((csv_path, "名寄せ結果の連携"), (html, "名寄せ確認")):
-        record_access(con, path.name, purpose)
-    return {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}
+    html, template = write_review(
+        crosswalk, records, build_link_persons(con, asof), town, asof, out_dir, town.linkage.audit_sample
+    )
+    written = {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}
+    if template_xlsx := write_meiyose_template_xlsx(template, town, asof):  # the same template, with a dropdown
+        written["decision_template_xlsx"] = template_xlsx
+    for path, purpose in ((csv_path, "名寄せ結果の連携"), (html, "名寄せ確認"), (template_xlsx, "名寄せ確認")):
+        if path is not None:
+            record_access(con, path.name, purpose)
+    return written

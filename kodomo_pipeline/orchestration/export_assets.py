@@ -41,7 +41,8 @@ def build_export_assets(town: TownConfig) -> list[AssetsDefinition]:
         kinds={"csv", "xlsx"},
         deps=[AssetKey([town.town, "alerts"])],
         description="alerts_<YYYYMMDD>.csv (spec/outputs.md) and the meeting list people read "
-        "(meeting_<YYYYMMDD>.xlsx: names, ages, reasons in words, counts) in the town's output folder; "
+        "(meeting_<town>_<YYYYMMDD>.xlsx: names, ages, reasons in words, counts, 判定 to fill in) in the town's "
+        "output folder; "
         "suppressed (対応不要) alerts are left out. Metadata: counts only.",
     )
     def alerts_export(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
@@ -52,7 +53,7 @@ def build_export_assets(town: TownConfig) -> list[AssetsDefinition]:
             summary = operator_summary(con, asof)
             csv_path = export_alerts_csv(con, asof, out_dir)
             crash_point("export")  # test-only (KODOMO_FAULT_AT): a kill -9 between the two files
-            xlsx_path = export_meeting_xlsx(con, asof, out_dir, summary, levels)
+            xlsx_path = export_meeting_xlsx(con, asof, out_dir, summary, levels, town)
         context.log.info(f"alerts at {asof}: {summary['alerts']} exported, {summary['suppressed']} suppressed")
         return MaterializeResult(
             metadata=summary_metadata(summary)

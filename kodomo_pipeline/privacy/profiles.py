@@ -89,7 +89,8 @@ class DisclosureProfile(_Strict):
     profile: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title_ja: str = Field(min_length=1)
     recipient: str = Field(min_length=1)
-    purpose: str = Field(min_length=10, max_length=400)
+    purpose: str = Field(min_length=10, max_length=400)  # 日本語 first; recorded in the access log
+    purpose_en: str | None = Field(default=None, max_length=600)  # the same in English, in small type
     legal_basis: str = Field(min_length=10)
     identified: bool = True
     contact_department: str | None = None

@@ -164,6 +164,7 @@ def _feed(
         "title_ja": spec.title_ja,
         "department": spec.department,
         "purpose": spec.purpose,
+        "purpose_en": spec.purpose_en or "",
         "layout_source": layout.source,
         "columns": columns,
         "special_care": sum(1 for c in columns if c["special_care"]),
@@ -221,6 +222,7 @@ def _profile(profile: DisclosureProfile, exported: dict | None) -> dict:
         "title_ja": profile.title_ja,
         "recipient": profile.recipient,
         "purpose": profile.purpose,
+        "purpose_en": profile.purpose_en or "",
         "legal_basis": profile.legal_basis,
         "identified": profile.identified,
         "split_by": profile.split_by or "",
@@ -232,6 +234,32 @@ def _profile(profile: DisclosureProfile, exported: dict | None) -> dict:
         "columns": columns,
         "exported": exported,
     }
+
+
+def file_register(town: TownConfig, feeds: list[dict], profiles: dict[str, DisclosureProfile]) -> list[dict]:
+    """Each feed as the items of a 個人情報ファイル簿 (APPI art. 75): 名称, 利用目的, 記録項目, 記録範囲,
+    収集方法, 経常的提供先, 保有期間 — from the feed contracts, the town's layout, the disclosure profiles and the
+    retention file, so the register and the running system cannot drift apart."""
+    specs = {layout.feed: layout.spec for layout in town.feeds.values()}
+    recipients = [
+        f"{profile.title_ja}：{profile.recipient}" for _, profile in sorted(profiles.items()) if profile.recipient
+    ]
+    register = []
+    for feed in feeds:
+        spec = specs[feed["feed"]]
+        register.append(
+            {
+                "feed": feed["feed"],
+                "name": f"{town.name_ja} こどもデータ連携 {spec.title_ja}ファイル",
+                "purpose": spec.purpose,
+                "recorded_items": "、".join(column["header"] for column in feed["columns"]),
+                "scope": spec.record_scope or "（未記入: assets/" + spec.feed + ".yaml の record_scope）",
+                "collection": spec.collection or f"{spec.department} からの受信（assets/{spec.feed}.yaml）",
+                "recipients": recipients,
+                "retention": f"{feed['retention']['years']} 年（抽出日から。基準日に有効なファイルは保持）",
+            }
+        )
+    return register
 
 
 def build_privacy_report(
@@ -259,6 +287,7 @@ def build_privacy_report(
         as_of=asof.isoformat(),
         generated=dt.datetime.now().isoformat(timespec="minutes"),
         feeds=feeds,
+        register=file_register(town, feeds, profiles),
         linkage=_linkage(con, asof),
         status_ja=STATUS_JA,
         profiles=shown,
