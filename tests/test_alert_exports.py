@@ -202,7 +202,7 @@ def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dic
     assert path.name == "meeting_kawashima_20261126.xlsx"
     book = load_workbook(path)
     assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET, GAPS_SHEET, DECIDED_SHEET]
-    gaps = [list(row) for row in book[GAPS_SHEET, DECIDED_SHEET].iter_rows(min_row=2, max_row=2, values_only=True)]
+    gaps = [list(row) for row in book[GAPS_SHEET].iter_rows(min_row=2, max_row=2, values_only=True)]
     assert gaps == [["R16", "登園長期欠席", "この町のデータにこの判定に必要な項目がありません"]]
     sheet = book[LIST_SHEET]
     header, *rows = [list(row) for row in sheet.iter_rows(values_only=True)]
@@ -304,6 +304,6 @@ def test_meeting_xlsx_for_a_town_without_decisions_file(
     town = towns["misato"]
     bare = town.model_copy(update={"feeds": {k: v for k, v in town.feeds.items() if k != "taio_kekka"}})
     book = load_workbook(export_meeting_xlsx(con, ASOF, tmp_path, operator_summary(con, ASOF), _levels(), bare))
-    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET]
+    assert book.sheetnames == [LIST_SHEET, COUNTS_SHEET, NOTE_SHEET, GAPS_SHEET]
     assert [cell.value for cell in book[LIST_SHEET][1]] == [name for name, _ in LIST_COLUMNS]
     assert book[LIST_SHEET].data_validations.dataValidation == []

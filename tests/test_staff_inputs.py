@@ -138,7 +138,8 @@ def test_filled_in_xlsx_through_ingestion(tmp_path: Path, towns: dict[str, TownC
     assert figures["rows_read"] == 4 and figures["rows_valid"] == 3 and figures["rows_quarantined"] == 1
     held = con.execute("SELECT row_number, column_name, reason FROM quarantine").fetchall()
     assert held == [(4, "reviewed_on", "missing_required")]
-    assert (tmp_path / "archive" / town.town / "taio_kekka" / "taio_kekka_20261130.xlsx").is_file()
+    archived = list((tmp_path / "archive" / town.town / "taio_kekka").glob("*_taio_kekka_20261130.xlsx"))
+    assert len(archived) == 1  # archived by content: <sha256>_<file name>
     stored = {row[0] for row in con.execute("SELECT DISTINCT _file FROM valid_taio_kekka").fetchall()}
     assert stored == {"taio_kekka_20261130.xlsx"}
 
