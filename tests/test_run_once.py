@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -81,7 +82,8 @@ def town_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env, cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert solo.returncode == 0, solo.stdout[-3000:] + solo.stderr[-3000:]
-    assert "[ 67/67]" in solo.stdout or "/67]" in solo.stdout  # progress per step
+    assert re.search(r"^  \[\s*(\d+)/\1\] 完了 misato__", solo.stdout, re.MULTILINE)  # progress per step
+    assert "完了 misato__leak_guard" in solo.stdout
     return root
 
 
