@@ -261,10 +261,10 @@ def demo(asof: dt.date | None, seed: int) -> None:
     for name, town in towns.items():
         step += 1
         started = time.perf_counter()
-        click.echo(f"[{step}/{steps}] running {name} ...", nl=False)
+        click.echo(f"[{step}/{steps}] running {name} ...")  # then one line per step
         ok, status = _run_town(town, asof, None, None)
         results[name] = status
-        click.echo(f" {'ok' if ok else 'FAILED'} ({time.perf_counter() - started:.1f} s)")
+        click.echo(f"  {name}: {'ok' if ok else 'FAILED'} ({time.perf_counter() - started:.1f} s)")
         if not ok:
             failed.append(name)
     click.echo("\nSummary")

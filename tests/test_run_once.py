@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -81,7 +82,8 @@ def town_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env, cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert solo.returncode == 0, solo.stdout[-3000:] + solo.stderr[-3000:]
-    assert "[ 67/67]" in solo.stdout or "/67]" in solo.stdout  # progress per step
+    assert re.search(r"^  \[\s*(\d+)/\1\] 完了 misato__", solo.stdout, re.MULTILINE)  # progress per step
+    assert "完了 misato__leak_guard" in solo.stdout
     return root
 
 
@@ -329,3 +331,42 @@ def test_purge_leaves_no_copy_past_its_retention(env_home: Path) -> None:
     assert recent.exists()  # within retention
     with duckdb.connect(str(town.database(env_home)), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM purge_files_log").fetchone()[0] == len(old)
+
+
+def test_machine_errors_become_one_plain_line(tmp_path: Path) -> None:
+    import errno
+
+    from kodomo_pipeline.orchestration.causes import describe
+    from kodomo_pipeline.orchestration.resource import hidden_failure
+
+    database = tmp_path / "db" / "misato.duckdb"
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "meeting_20261126.xlsx"))
+    assert describe(full) == f"ディスクの空きがありません: {full.filename} (ENOSPC)"
+    read_only = duckdb.IOException('IO Error: Cannot open file "x": Read-only file system')
+    assert describe(read_only, database).startswith("データベースが読み取り専用で書き込めません")
+    assert describe(ValueError("髙橋　一郎")) is None  # other errors are named by type only
+    town = load_towns()[TOWN]
+    try:
+        raise full
+    except OSError as exc:
+        failure = hidden_failure(town, tmp_path, exc, "the step")
+    assert "ディスクの空きがありません" in failure.description and "Traceback" not in failure.description
+
+
+def test_a_configured_group_may_read_the_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import grp
+
+    from kodomo_pipeline.config.paths import apply_file_modes
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    monkeypatch.setenv("KODOMO_GROUP", group)
+    previous = os.umask(0o022)
+    try:
+        apply_file_modes(tmp_path / "data")
+        (tmp_path / "data" / "db").mkdir()
+        (tmp_path / "data" / "db" / "x.duckdb").write_text("x", encoding="utf-8")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o2750
+    assert stat.S_IMODE((tmp_path / "data" / "db").stat().st_mode) & 0o777 == 0o750
+    assert stat.S_IMODE((tmp_path / "data" / "db" / "x.duckdb").stat().st_mode) == 0o640

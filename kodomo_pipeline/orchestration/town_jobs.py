@@ -1,4 +1,4 @@
-"""Per town: the nightly job, its 02:00 schedule and the inbox sensor."""
+"""Per town: the nightly job, its 02:00 schedule and the inbox sensor (which also fails runs whose process died)."""
 
 import hashlib
 import json
@@ -91,6 +91,11 @@ def build_inbox_sensor(town: TownConfig, job: JobDefinition, root: Path) -> Sens
         description=f"{town.name_ja}: starts the town's run when a new export lands in {inbox}.",
     )
     def inbox_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+        from kodomo_pipeline.orchestration.run_lock import sweep_dead_runs
+
+        # Every minute: a run whose process died would hold the town's queue slot for ever (run_lock.py).
+        for run_id in sweep_dead_runs(context.instance, town, root):
+            context.log.warning(f"{town.town}: run {run_id} had lost its process; marked failed")
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         now = inbox_state(inbox, feeds, town.inbox_settle_seconds)
         new = sorted(name for name, stamp in now.items() if seen.get(name) != stamp)
