@@ -197,7 +197,9 @@ def test_unreadable_files_say_which_file_and_why(tmp_path: Path, towns) -> None:
         "missing_header": ("宛名番号,氏名\r\n0000000001,x\r\n".encode("cp932"), k_jumin, "missing required header"),
         "not_csv": (b"<html><body>export failed</body></html>", k_jumin, "missing required header"),
         "duplicate_header": (
-            "宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,続柄,住所,住定日,住民状態,異動日,宛名番号\r\n".encode("cp932"),
+            "宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,続柄,住所,住定日,住民状態,異動日,宛名番号\r\n".encode(
+                "cp932"
+            ),
             k_jumin,
             "duplicate header(s): 宛名番号",
         ),
