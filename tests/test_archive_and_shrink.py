@@ -126,3 +126,34 @@ def test_a_shrunk_snapshot_is_held_until_confirmed_when_configured(setup, tmp_pa
     assert got.outcome == "ingested" and got.warning  # used now, still with its warning
     in_force = con.execute(f"SELECT count(*) FROM ({current_rows_sql('jumin')})", [dt.date(2026, 11, 1)])
     assert in_force.fetchall()[0][0] == 70
+
+
+def test_confirm_file_command_lets_a_held_file_in(home: Path, towns, monkeypatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kodomo_pipeline.cli import main
+
+    town = towns["kawashima"]
+    config = tmp_path / "ingestion.yaml"
+    config.write_text(
+        "defaults:\n  max_line_bytes: 65536\n  shrink: {threshold: 0.8, action: hold, min_previous_rows: 50}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(steps, "ingestion_settings", lambda town, feed: ingestion_settings(town, feed, config))
+    monkeypatch.setenv("KODOMO_OPERATOR", "sato")
+    paths = TownPaths.for_town(town, home, tmp_path / "inbox")
+    database = town.database(home)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    write_export(paths.inbox / "jumin_20261001.csv", town.feeds["jumin"], _jumin(100))
+    write_export(paths.inbox / "jumin_20261101.csv", town.feeds["jumin"], _jumin(10))
+    with duckdb.connect(str(database)) as con:
+        _night(con, town, paths, "jumin", "run-1", dt.date(2026, 10, 1))
+        assert ingest_raw(con, town, "jumin", paths, "run-2", dt.date(2026, 11, 1)).outcome == "held"
+    runner = CliRunner()
+    refused = runner.invoke(main, ["confirm-file", "--town", "kawashima", "jumin_20260101.csv"])
+    assert refused.exit_code != 0 and "保留中のファイル" in refused.output
+    done = runner.invoke(main, ["confirm-file", "--town", "kawashima", "jumin_20261101.csv"])
+    assert done.exit_code == 0, done.output
+    with duckdb.connect(str(database)) as con:
+        assert con.execute("SELECT operator, feed FROM confirmed_files").fetchall() == [("sato", "jumin")]
+        assert _night(con, town, paths, "jumin", "run-3", dt.date(2026, 11, 1)).outcome == "ingested"
