@@ -389,6 +389,9 @@ def test_quality_checks_run_with_their_asset_and_report_counts_and_docs(
     by_type = metadata["by_expectation_type"]
     assert by_type["expect_column_values_to_not_be_null"]["run"] == 10
     assert metadata["expectations_failed"] == 0 and metadata["expectations_run"] >= 15
+    assert metadata["failed_from_contract"] == 0 and metadata["failed_from_extras"] == 0
+    assert metadata["file"] and metadata["extract_date"] == ASOF.isoformat()  # the export validated
+    assert metadata["rows_unreadable"] == 0 and metadata["rows_undecodable"] == 0
     assert Path(metadata["data_docs"]) == docs_site(home, "misato") / "index.html"
     assert Path(metadata["data_docs"]).is_file() and Path(metadata["data_docs_page"]).is_file()
 

@@ -49,6 +49,11 @@ def _quality_metadata(summary, docs_index: Path) -> dict:
         "by_rule": MetadataValue.json(summary.by_rule),
         "data_docs": MetadataValue.path(str(docs_index)),
     }
+    from kodomo_pipeline.quality.suites import CONTRACT_RULES
+
+    failed = {rule: counts["failed"] for rule, counts in summary.by_rule.items()}
+    metadata["failed_from_contract"] = sum(n for rule, n in failed.items() if rule in CONTRACT_RULES)
+    metadata["failed_from_extras"] = sum(n for rule, n in failed.items() if rule not in CONTRACT_RULES)
     for gx_type, counts in summary.by_type.items():
         metadata[f"failed/{gx_type}"] = counts["failed"]
     if summary.docs_page:
