@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 from base64 import b64encode
+from dataclasses import replace
 from html import unescape
 from pathlib import Path
 
@@ -156,6 +157,27 @@ def test_strip_values_drops_every_key_that_can_hold_data() -> None:
     assert "山田" not in stripped and "0000012345" not in stripped and "1890" not in stripped
     assert json.loads(stripped)["result"]["unexpected_count"] == 2
     assert json.loads(stripped)["results"][0]["result"]["element_count"] == 3
+
+
+def test_the_summary_holds_counts_only_even_when_gx_returns_values(
+    quality_town, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Belt and braces: asked for every unexpected value (COMPLETE), GX stores them, the summary still has none."""
+    root, town = quality_town
+    with open_town_db(town.database(root)) as con:
+        export = latest_export(con, town, "jumin", ASOF)
+    frame = export.frame.copy()
+    duplicated, kana = frame.loc[2, "resident_id"], frame.loc[4, "name_kana"]
+    frame.loc[1, "resident_id"] = duplicated
+    frame.loc[3, "name_kana"] = kana + "x"  # not full-width katakana
+    monkeypatch.setattr("kodomo_pipeline.quality.runner.RESULT_FORMAT", {"result_format": "COMPLETE"})
+    other_root = tmp_path / "data"
+    summary = validate_export(town, other_root, load_suites()["jumin"], replace(export, frame=frame), ASOF, "complete")
+    assert summary.by_rule["uniqueness"]["failed"] == 1 and summary.by_rule["kana_format"]["failed"] == 1
+    stored = b"".join(p.read_bytes() for p in quality_home(other_root, town.town).rglob("*.json"))
+    assert duplicated.encode() in stored  # GX did keep the values: the check below can fail
+    reported = json.dumps(summary.as_dict(), ensure_ascii=False, default=str)
+    assert duplicated not in reported and kana not in reported
 
 
 def _plant(con, feed: str, sha256: str, changes: dict[int, dict[str, object]]) -> None:
