@@ -1,4 +1,4 @@
-"""Expectation suites built at run time: the feed's contract (assets/<feed>.yaml) plus the town's extras.
+"""Expectation suites built at run time: the feed's contract (assets/<feed>.yaml) plus the feed's extras.
 
 The contract already says which columns are required, their types, allowed codes, ranges, formats,
 keys and row rules; Great Expectations runs exactly those on the decoded export, before quarantine,
@@ -34,7 +34,7 @@ EXTRACT = "extract_date"
 DateBound = dt.date | Literal["as_of"]
 # Column types whose text the layout decodes and which can therefore fail to read (layout/values.py).
 DECODED_TYPES = frozenset({"date", "month", "int", "flag", "sex", "category", "kana"})
-CODE_TYPES = frozenset({"category", "sex", "flag"})
+CODE_TYPES = frozenset({"category", "sex"})  # codes_seen lists text codes
 
 # The kinds of rule, in the order a reviewer reads them, with the note Data Docs show for each (Japanese first).
 CONTRACT_RULES = {
@@ -299,7 +299,7 @@ def _check_extras(extras: ExtrasFile, spec: FeedSpec, path: Path) -> None:
     for column, codes in extras.codes_seen.items():
         col = columns[column]
         if col.type not in CODE_TYPES:
-            raise ConfigError(path, f"codes_seen.{column}", "is not a code column (category, sex, flag)")
+            raise ConfigError(path, f"codes_seen.{column}", "is not a code column (category, sex)")
         allowed = col.allowed if col.allowed is not None else SEX_VALUES if col.type == "sex" else None
         unknown = [c for c in codes if allowed is not None and c not in allowed]
         if unknown:
