@@ -138,7 +138,7 @@ def test_a_clean_night_passes_with_every_check_run(town_run) -> None:
     assert looked_for["name"] > 200 and looked_for["identifier"] > 200 and looked_for["birth_date"] > 200
     assert metadata["texts_scanned"] > 100  # the whole night's event log was read
     gx_checked = {e.asset_key.path[1] for e in evaluations if e.check_name == GX_CHECK}
-    assert gx_checked == {f"valid_{feed}" for feed in load_towns()[TOWN].feeds}
+    assert gx_checked == {f"raw_{feed}" for feed in load_towns()[TOWN].feeds}
 
 
 def test_a_planted_leak_fails_the_check_naming_kinds_and_counts_only(town_run) -> None:

@@ -1,4 +1,5 @@
-"""Per town: a Great Expectations check on every valid_<feed>, and the leak guard that ends each run.
+"""Per town: a Great Expectations check on every raw_<feed> (the export as sent), and the leak guard that ends
+each run.
 
 Great Expectations is imported inside the check functions (it takes ~4 s), so loading the code location
 stays fast. What reaches Dagster is counts and paths, never a value of the data.
@@ -37,13 +38,22 @@ LEAK_CHECK = "no_personal_values"
 def _quality_metadata(summary, docs_index: Path) -> dict:
     """Counts per expectation type and per rule of the suite file, and where the Data Docs are."""
     metadata: dict = {
+        "file": summary.file or "",
+        "extract_date": summary.extract_date.isoformat() if summary.extract_date else "",
         "rows": summary.rows,
+        "rows_unreadable": summary.rows_unreadable,
+        "rows_undecodable": summary.rows_undecodable,
         "expectations_run": summary.expectations_run,
         "expectations_failed": summary.expectations_failed,
         "by_expectation_type": MetadataValue.json(summary.by_type),
         "by_rule": MetadataValue.json(summary.by_rule),
         "data_docs": MetadataValue.path(str(docs_index)),
     }
+    from kodomo_pipeline.quality.suites import CONTRACT_RULES
+
+    failed = {rule: counts["failed"] for rule, counts in summary.by_rule.items()}
+    metadata["failed_from_contract"] = sum(n for rule, n in failed.items() if rule in CONTRACT_RULES)
+    metadata["failed_from_extras"] = sum(n for rule, n in failed.items() if rule not in CONTRACT_RULES)
     for gx_type, counts in summary.by_type.items():
         metadata[f"failed/{gx_type}"] = counts["failed"]
     if summary.docs_page:
@@ -54,39 +64,35 @@ def _quality_metadata(summary, docs_index: Path) -> dict:
 
 
 def build_quality_check(town: TownConfig, feed: str) -> AssetChecksDefinition:
-    key = AssetKey([town.town, f"valid_{feed}"])
+    key = AssetKey([town.town, f"raw_{feed}"])
 
     @asset_check(
         asset=key,
         name=GX_CHECK,
         blocking=False,
-        description=f"Great Expectations suite expectations/{feed}.yaml (completeness, codes, ranges, keys, "
-        "dates, freshness) on the snapshot in force at T; warns, never stops the run; Data Docs per town.",
+        description=f"Great Expectations on the newest {feed} export as the department sent it (before "
+        f"quarantine): the contract assets/{feed}.yaml (readable lines, types, completeness, codes, ranges, "
+        f"formats, keys, row rules) plus the extras of expectations/{feed}.yaml (freshness, plausible dates, "
+        "distributions). Warns, never stops the run; Data Docs per town.",
     )
     def quality_check(context: AssetCheckExecutionContext, kodomo: KodomoResource) -> AssetCheckResult:
-        from kodomo_pipeline.quality.runner import docs_index, snapshot_frame, validate_snapshot
+        from kodomo_pipeline.quality.runner import docs_index, latest_export, validate_export
         from kodomo_pipeline.quality.suites import load_suites
 
-        suite = load_suites().get(feed)
-        if suite is None:
-            return AssetCheckResult(
-                passed=False,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"note": f"no expectations/{feed}.yaml: this feed is not checked"},
-            )
+        suite = load_suites()[feed]
         with kodomo.database(town) as con:
             asof = kodomo.judgment_date(con)
-            frame = snapshot_frame(con, feed, asof)
-        if frame is None:
+            export = latest_export(con, town, feed, asof)
+        if export is None:
             return AssetCheckResult(
                 passed=True,
                 severity=AssetCheckSeverity.WARN,
-                metadata={"as_of": asof.isoformat(), "note": "no snapshot of this feed in force yet"},
+                metadata={"as_of": asof.isoformat(), "note": "no export of this feed in force yet"},
             )
-        summary = validate_snapshot(town, kodomo.root, suite, frame, asof, context.run.run_id)
+        summary = validate_export(town, kodomo.root, suite, export, asof, context.run.run_id)
         context.log.info(
-            f"{feed}: {summary.expectations_failed} of {summary.expectations_run} expectations failed "
-            f"on {summary.rows} rows"
+            f"{feed}: {export.file_name}: {summary.expectations_failed} of {summary.expectations_run} "
+            f"expectations failed on {summary.rows} rows"
         )
         return AssetCheckResult(
             passed=summary.success,
@@ -98,7 +104,7 @@ def build_quality_check(town: TownConfig, feed: str) -> AssetChecksDefinition:
 
 
 def build_quality_checks(town: TownConfig) -> list[AssetChecksDefinition]:
-    """One Great Expectations check per valid_<feed> asset of the town."""
+    """One Great Expectations check per raw_<feed> asset of the town."""
     return [build_quality_check(town, feed) for feed in town.feeds]
 
 

@@ -1,1 +1,2 @@
-"""Data quality: expectation suites as data (expectations/), run with Great Expectations, Data Docs offline."""
+"""Data quality: Great Expectations suites built from the feed contracts (assets/) plus per-feed extras
+(expectations/), run on each export as sent, with offline Data Docs per town."""

@@ -1,7 +1,8 @@
-"""Draft an expectations file from a feed contract (assets/<feed>.yaml), for a new feed.
+"""Draft the extras file of a new feed (expectations/<feed>.yaml): only what its contract does not say.
 
-The checked-in files in expectations/ are the source of truth: a person reviews and edits the
-draft (freshness, plausible ranges) before it is committed. Run:
+The contract (assets/<feed>.yaml) becomes expectations at run time, so the draft holds the extras a
+reviewer decides on: freshness and plausible dates (the rest: see expectations/README.md). A person
+reviews and edits the draft before it is committed. Run:
 `python -m kodomo_pipeline.quality.draft <feed> > expectations/<feed>.yaml`.
 """
 
@@ -9,72 +10,35 @@ from __future__ import annotations
 
 import sys
 
-import yaml
-
-from kodomo_pipeline.config.feeds import SEX_VALUES, FeedSpec, load_feeds
+from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 
 DEFAULT_FRESHNESS_DAYS = 7
 EARLIEST_DATE = "1900-01-01"
 
 
-def _flow(items: list | dict) -> str:
-    return yaml.safe_dump(items, allow_unicode=True, default_flow_style=True, sort_keys=False, width=1000).strip()
-
-
 def draft_suite(spec: FeedSpec) -> str:
-    """YAML text of a first expectations file for the feed, with a comment per section."""
+    """YAML text of a first extras file for the feed, with a comment per section."""
     lines = [
-        f"# {spec.title_ja} ({spec.feed}): data-quality expectations, checked by Great Expectations on every",
-        "# run against the snapshot in force at the run's date (as_of). Failures warn; values are never shown.",
+        f"# {spec.title_ja} ({spec.feed}): what Great Expectations checks on each export BEYOND its contract.",
+        f"# The contract (assets/{spec.feed}.yaml: required columns, types, codes, ranges, formats, keys, row rules)",
+        "# is turned into expectations at run time; do not repeat it here (the loader refuses copies).",
         f"feed: {spec.feed}",
         f"title_ja: {spec.title_ja}",
-        "# The export must be at most this many days older than as_of (null: not checked).",
+        "# Freshness: the export is at most this many days older than the run's date (null: not checked).",
         f"freshness_days: {DEFAULT_FRESHNESS_DAYS}",
     ]
-    required = spec.required_columns
-    if required:
-        lines += ["# Completeness: filled on every row.", "required:"] + [f"  - {c}" for c in required]
-    allowed = {n: list(c.allowed) for n, c in spec.columns.items() if c.allowed}
-    allowed |= {n: list(SEX_VALUES) for n, c in spec.columns.items() if c.type == "sex"}
-    if allowed:
-        lines += [
-            "# Validity of codes: one of these values (empty optional fields are not counted).",
-            "allowed_values:",
-        ]
-        lines += [f"  {n}: {_flow(v)}" for n, v in allowed.items()]
-    ranges = {n: c for n, c in spec.columns.items() if c.type == "int" and (c.min is not None or c.max is not None)}
-    if ranges:
-        lines += ["# Ranges: whole numbers within min..max.", "ranges:"]
-        lines += [f"  {n}: {_flow({'min': c.min, 'max': c.max})}" for n, c in ranges.items()]
-    ids = [n for n, c in spec.columns.items() if c.type == "resident_id"]
-    if ids:
-        lines += [
-            "# Resident IDs in the town's format (resident_id_pattern in resources/towns/<town>.yaml).",
-            "resident_id_format:",
-        ] + [f"  - {c}" for c in ids]
-    if spec.unique:
-        lines += ["# Uniqueness: no two rows share these values.", "unique:", f"  - {_flow(list(spec.unique))}"]
-    dates = {}
+    dates = []
     for name, col in spec.columns.items():
         if col.type in ("date", "month"):
-            bounds = {"not_before": EARLIEST_DATE}
-            if col.not_after_extract:
-                bounds["not_after"] = "as_of"
-            dates[name] = bounds
+            bound = "" if col.not_after_extract else ", not_after: as_of"
+            dates.append(f"  {name}: {{not_before: {EARLIEST_DATE}{bound}}}")
     if dates:
         lines += [
-            "# Plausible dates: not before 1900, not after the run's date (as_of) where the past is meant.",
+            "# Plausible dates: not before 1900 (and not after the run's date where the contract has no bound).",
             "dates:",
-        ] + [f"  {n}: {_flow(b)}" for n, b in dates.items()]
-    if spec.row_checks:
-        lines += [
-            "# Consistency across the columns of one row (rows with either value empty are not counted).",
-            "comparisons:",
+            *dates,
         ]
-        for check in spec.row_checks:
-            word = "not_before" if check.check == "not_before" else "at_most"
-            lines.append(f"  - {_flow({'column': check.column, word: check.other})}")
-    return "\n".join(lines).replace(f"'{EARLIEST_DATE}'", EARLIEST_DATE) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Run a feed's suite with Great Expectations 1.24 against the snapshot in force, and keep per-town Data Docs.
+"""Run a feed's suite with Great Expectations 1.24 on the department's newest export, and keep per-town Data Docs.
+
+The export is validated as sent (decoded by the town's layout, before the contract splits off quarantine), so
+Data Docs describe what the department sent: readable lines, decodable cells, completeness, codes, keys,
+value distributions and freshness.
 
 GX lives under the data root, one file context per town (`<root>/quality/<town>/gx/`), so each town's
 validation history and Data Docs (`<root>/quality/<town>/data_docs/`) stay with its other state and
@@ -21,13 +25,16 @@ import duckdb
 import pandas as pd
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.ingest.contract import TEXT, decode_frame
+from kodomo_pipeline.ingest.reader import ROW
+from kodomo_pipeline.ingest.steps import _stored_export as stored_export  # the same reading as validation
 from kodomo_pipeline.quality.docs import make_offline, pages_written_since
-from kodomo_pipeline.quality.suites import EXTRACT_DATE, Suite
-from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
-from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
+from kodomo_pipeline.quality.suites import EXTRACT_DATE, PROBLEM, UNDECODABLE, Suite
+from kodomo_pipeline.storage.ingest_tables import fetch_one, raw_table
+from kodomo_pipeline.storage.snapshots import has_table
 
 DATASOURCE = "kodomo"
-BATCH = "snapshot_in_force"
+BATCH = "export"
 # Counts, never values: GX would otherwise keep up to 20 unexpected values per expectation.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "include_unexpected_rows": False}
 VALIDATION_HISTORY_IN_INDEX = 1000  # newest validation results listed on the index page
@@ -82,10 +89,18 @@ class QualitySummary:
     docs_index: Path | None = None
     docs_page: Path | None = None
     docs_online_references: int = 0
+    file: str | None = None  # the export validated (a file name: no personal data)
+    extract_date: dt.date | None = None
+    rows_unreadable: int = 0  # lines that could not be split into the layout's fields
+    rows_undecodable: int = 0  # rows with a cell the layout could not read as its contract type
 
     def as_dict(self) -> dict:
         return {
             "feed": self.feed,
+            "file": self.file,
+            "extract_date": self.extract_date.isoformat() if self.extract_date else None,
+            "rows_unreadable": self.rows_unreadable,
+            "rows_undecodable": self.rows_undecodable,
             "rows": self.rows,
             "success": self.success,
             "expectations_run": self.expectations_run,
@@ -97,22 +112,49 @@ class QualitySummary:
         }
 
 
-def snapshot_frame(con: duckdb.DuckDBPyConnection, feed: str, asof: dt.date) -> pd.DataFrame | None:
-    """The valid rows of the feed's snapshot in force at T, dates as datetimes; None before any file."""
-    if not has_table(con, valid_table(feed)) or not has_table(con, "ingested_files"):
+@dataclass
+class Export:
+    """The newest file of a feed in force at T, decoded by the town's layout but not yet judged by the contract."""
+
+    feed: str
+    file_name: str
+    sha256: str
+    extract_date: dt.date
+    frame: pd.DataFrame  # canonical typed columns + provenance, `_undecodable`, `_problem`; one row per line read
+
+
+def latest_export(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, asof: dt.date) -> Export | None:
+    """The raw_<feed> rows of the feed's newest file extracted on or before T, as the department sent them.
+
+    Every line read is a row (before quarantine): cells the layout could not decode are empty and named in
+    `_undecodable`, lines that could not be split into fields carry their reason code in `_problem`.
+    None before any file of the feed.
+    """
+    if not has_table(con, raw_table(feed)) or not has_table(con, "ingested_files"):
         return None
-    in_force = con.execute(
-        "SELECT count(*) FROM ingested_files WHERE feed = ? AND extract_date <= ?", [feed, asof]
-    ).fetchall()[0][0]
-    if not in_force:
+    newest = fetch_one(
+        con,
+        """SELECT sha256, file_name, extract_date FROM ingested_files WHERE feed = ? AND extract_date <= ?
+           ORDER BY extract_date DESC, ingested_at DESC LIMIT 1""",
+        [feed, asof],
+    )
+    if newest is None:
         return None
-    frame = read_frame(con, current_rows_sql(feed), [asof])
-    for name, kind in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", [valid_table(feed)]
-    ).fetchall():
-        if kind == "DATE":
-            frame[name] = pd.to_datetime(frame[name])
-    return frame
+    sha256, file_name, extract = newest
+    layout = town.feeds[feed]
+    raw = stored_export(con, feed, sha256, list(layout.spec.columns))
+    # Text columns the town does not export are absent from the decoded frame, as at validation.
+    present = [name for name in layout.spec.columns if name in layout.header_to_canonical.values()]
+    raw.frame = raw.frame[[*present, ROW]]
+    typed, failures = decode_frame(raw, layout)
+    undecodable = failures.groupby(ROW)["column"].agg(lambda names: ",".join(sorted(set(names))))
+    typed[UNDECODABLE] = typed[ROW].map(undecodable).astype(TEXT)
+    typed[PROBLEM] = pd.Series(pd.NA, index=typed.index, dtype=TEXT)
+    malformed = pd.DataFrame({ROW: list(raw.malformed), PROBLEM: pd.array(list(raw.malformed.values()), dtype=TEXT)})
+    frame = pd.concat([typed, malformed], ignore_index=True) if len(malformed) else typed
+    frame[EXTRACT_DATE] = pd.Timestamp(extract)
+    frame = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
+    return Export(feed, file_name, sha256, extract, frame)
 
 
 # Our users are offline: GX's newsletter footer would only show a dead link.
@@ -178,14 +220,15 @@ def _gx_suite(suite: Suite, resident_id_pattern: str) -> Any:
 
     expectations = [
         ExpectationConfiguration(
-            type=spec.type, kwargs=spec.kwargs, meta={"rule": spec.rule, **spec.meta}
+            type=spec.type, kwargs=spec.kwargs, meta={"rule": spec.rule, **spec.meta}, notes=spec.note
         ).to_domain_obj()
         for spec in suite.expectations(resident_id_pattern)
     ]
+    sources = [f"assets/{suite.feed}.yaml"] + ([f"expectations/{suite.source.name}"] if suite.source else [])
     return gx.ExpectationSuite(
         name=suite.feed,
         expectations=expectations,
-        meta={"title_ja": suite.data.title_ja, "source": f"expectations/{suite.source.name}"},
+        meta={"title_ja": suite.spec.title_ja, "built_from": sources},
     )
 
 
@@ -215,10 +258,10 @@ def _summarise(feed: str, rows: int, results: list[Any]) -> QualitySummary:
     )
 
 
-def validate_snapshot(
-    town: TownConfig, root: Path, suite: Suite, frame: pd.DataFrame, asof: dt.date, run_name: str
+def validate_export(
+    town: TownConfig, root: Path, suite: Suite, export: Export, asof: dt.date, run_name: str
 ) -> QualitySummary:
-    """Validate one feed's snapshot, store the result in the town's GX context and refresh its Data Docs."""
+    """Validate one feed's export as sent, store the result in the town's GX context and refresh its Data Docs."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -232,15 +275,17 @@ def validate_snapshot(
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(name=suite.feed, validation_definitions=[definition], result_format=RESULT_FORMAT)
     )
-    if EXTRACT_DATE in frame:
-        frame = frame.assign(**{EXTRACT_DATE: pd.to_datetime(frame[EXTRACT_DATE])})
+    frame = export.frame
     outcome = checkpoint.run(
         batch_parameters={"dataframe": frame},
-        expectation_parameters=suite.parameters(asof),
+        expectation_parameters=suite.parameters(asof, export.extract_date),
         run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
     )
     [(identifier, result)] = outcome.run_results.items()
     summary = _summarise(suite.feed, len(frame), list(result.results))
+    summary.file, summary.extract_date = export.file_name, export.extract_date
+    summary.rows_unreadable = int(frame[PROBLEM].notna().sum())
+    summary.rows_undecodable = int(frame[UNDECODABLE].notna().sum())
 
     started = time.time_ns() - 2_000_000_000  # file systems with coarse timestamps
     context.build_data_docs(
