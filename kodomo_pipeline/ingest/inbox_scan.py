@@ -123,7 +123,7 @@ def wait_until_settled(path: Path, settle_seconds: float) -> bool:
     if settle_seconds <= 0:
         return True
     deadline = time.monotonic() + SETTLE_TRIES * settle_seconds
-    first = path.lstat()
+    first = path.stat()
     while True:
         age = time.time() - first.st_mtime
         if age >= settle_seconds:
@@ -131,7 +131,7 @@ def wait_until_settled(path: Path, settle_seconds: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(settle_seconds - age)
-        second = path.lstat()
+        second = path.stat()
         if (second.st_size, second.st_mtime_ns) == (first.st_size, first.st_mtime_ns):
             return True
         first = second

@@ -35,6 +35,7 @@ class TownPaths:
     inbox: Path
     archive: Path
     failed: Path
+    links_allowed: bool = False  # only the backtest's own staging inbox of links to history files
 
     @classmethod
     def for_town(cls, town: TownConfig, root: Path, inbox: Path | None = None) -> TownPaths:
@@ -117,7 +118,7 @@ def ingest_raw(
     layout: FeedLayout = town.feeds[feed]
     tables.ensure_bookkeeping(con)
     tables.ensure_feed_tables(con, layout.spec)
-    snapshot = newest_snapshot(paths.inbox, feed, asof)
+    snapshot = newest_snapshot(paths.inbox, feed, asof, paths.links_allowed)
     if snapshot is None:
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")
