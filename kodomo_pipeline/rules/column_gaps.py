@@ -104,10 +104,11 @@ def _feeds_without_file(
         for rule_id, rule in rules.rules.items()
         if rule.enabled and rule_is_linked(rule, delivered, feeds) and not rule_is_linked(rule, tonight, feeds)
     ]
-    return [
+    gaps = [
         ColumnGap(feed, "", "", None, NO_FILE, tuple(rule_id for rule_id, rule in lost if feed in rule.feeds))
         for feed in sorted(set(town.feeds) - present)
     ]
+    return [gap for gap in gaps if gap.rules]  # a feed no rule reads (taio_kekka) is not a gap
 
 
 def unlinked_by_gaps(gaps: list[ColumnGap]) -> set[str]:
