@@ -123,3 +123,22 @@ def test_town_level_coverage_needs_every_column_a_rule_reads() -> None:
     }
     assert linked["kawashima"]["R15"] is False and linked["misato"]["R15"] is True
     assert linked["kawashima"]["R03"] is True and linked["kawashima"]["R11"] is True
+
+
+def test_a_feed_without_any_file_in_force_unlinks_its_rules(tmp_path: Path) -> None:
+    """Only jumin ingested: rules reading feeds with no file at T are 未連携 (named per feed), jumin's rules not."""
+    from kodomo_pipeline.rules.column_gaps import NO_FILE, read_column_gaps
+    from kodomo_pipeline.sqlmodels.runner import prepare
+    from tests.conftest import K_JUMIN_ROW, ingest_rows
+
+    town = load_towns()[TOWN]
+    rules = apply_overrides(town.path, town.rule_overrides)
+    con = ingest_rows(tmp_path, town, {"jumin": [K_JUMIN_ROW]}, ASOF)
+    prepare(con, town, ASOF, rules)
+    linked = dict(con.execute("SELECT rule_id, linked FROM rule_set").fetchall())
+    gaps = {g["feed"]: g for g in read_column_gaps(con) if g["kind"] == NO_FILE}
+    con.close()
+    assert linked["R07"] and linked["R19"]  # jumin's rules
+    assert not linked["R03"] and not linked["R01"] and not linked["R10"]
+    assert "R03" in gaps[FEED]["rules"] and "R10" in gaps["seikatsu_hogo"]["rules"]
+    assert "jumin" not in gaps

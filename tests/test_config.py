@@ -52,6 +52,8 @@ def test_real_configuration_loads(towns) -> None:
         (lambda d: d.update({"resident_id_pattern": "[0-9"}), "resident_id_pattern", "regular expression"),
         (lambda d: d["layout"]["codes"].update({"sex": {"1": "男", "2": "男"}}), "layout.codes.sex", "男"),
         (lambda d: d.update({"colour": "blue"}), "colour", "Extra inputs"),
+        (lambda d: d.update({"essential_feeds": ["sango_shitsumon"]}), "essential_feeds", "not one of the town"),
+        (lambda d: d.update({"inbox_settle_seconds": -1}), "inbox_settle_seconds", "greater than or equal"),
     ],
 )
 def test_town_errors_name_file_and_key(config_copy: Path, change, key: str, words: str) -> None:

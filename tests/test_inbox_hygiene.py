@@ -148,3 +148,14 @@ def test_the_sensor_waits_for_a_file_still_being_written(home: Path, towns) -> N
         delivered_a_minute_ago(path)  # unchanged for longer than inbox_settle_seconds
         later = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=fresh.cursor))
         assert [r.tags["kodomo/new_files"] for r in later.run_requests] == [GOOD]
+
+
+def test_a_name_that_is_not_utf8_is_listed_printably(inbox: Path, towns) -> None:
+    """A Shift_JIS name copied from Windows (住民_20261031.csv in cp932 bytes) is listed, escaped, JSON-safe."""
+    raw = os.fsencode(inbox) + b"/" + "住民_20261031.csv".encode("cp932")
+    with open(raw, "wb") as handle:
+        handle.write(b"x")
+    listed = {item.name: item.reason for item in ignored_files(inbox, set(towns[TOWN].feeds))}
+    odd = [name for name in listed if name.startswith("\\x")]
+    assert len(odd) == 1 and "UTF-8 ではありません" in listed[odd[0]]
+    json.dumps(listed, ensure_ascii=False).encode("utf-8")  # prints and serialises

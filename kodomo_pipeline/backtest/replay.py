@@ -60,8 +60,10 @@ def copy_town_database(town: TownConfig, root: Path, target: Path) -> None:
 
 def _staging_links(inbox: Path, work: Path, town: TownConfig, until: dt.date) -> TownPaths:
     """An inbox of symbolic links to the history files (a failing file moves the link, never the original) and an
-    archive of links too (`archive_links`), so that ingestion copies nothing."""
-    paths = TownPaths(inbox=work / "inbox", archive=work / "archive", failed=work / "failed", archive_links=True)
+    archive of links too (`archive_links`), so that ingestion copies nothing; links are allowed in this inbox only."""
+    paths = TownPaths(
+        inbox=work / "inbox", archive=work / "archive", failed=work / "failed", archive_links=True, links_allowed=True
+    )
     for snap in list_snapshots(inbox, set(town.feeds)):
         if snap.extract_date > until:
             continue
@@ -81,11 +83,11 @@ def ingest_history(
     that feed stays in force, as in production).
     """
     paths = _staging_links(inbox, work, town, until)
-    dates = sorted({snap.extract_date for snap in list_snapshots(paths.inbox, set(town.feeds))})
+    dates = sorted({snap.extract_date for snap in list_snapshots(paths.inbox, set(town.feeds), allow_links=True)})
     counts = {"ingested": 0, "already_ingested": 0, "failed": 0}
     for day in dates:
         run_id = f"backtest-ingest-{day:%Y%m%d}"
-        for snap in list_snapshots(paths.inbox, set(town.feeds)):
+        for snap in list_snapshots(paths.inbox, set(town.feeds), allow_links=True):
             if snap.extract_date != day:
                 continue
             try:

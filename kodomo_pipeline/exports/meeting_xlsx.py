@@ -286,12 +286,18 @@ def _counts_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
         sheet.column_dimensions[get_column_letter(index)].width = 12
 
 
+def _gap_cause(gap: Mapping[str, Any]) -> str:
+    if gap["kind"] == "no_file":
+        return f"{gap['feed']} のファイルが基準日までに届いていません"
+    return f"{gap['file']} に列「{gap['header']}」がありません"
+
+
 def _gaps_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
     """Each 未連携 rule and why: the town has no such data, or a file judged tonight lacks a column it reads."""
     gaps = summary.get("column_gaps", [])
     rows: list[list[object]] = []
     for rule_id, name in summary["not_linked_rules"].items():
-        causes = [f"{g['file']} に列「{g['header']}」がありません" for g in gaps if rule_id in g["rules"]]
+        causes = [_gap_cause(g) for g in gaps if rule_id in g["rules"]]
         rows.append([rule_id, name, "、".join(causes) or "この町のデータにこの判定に必要な項目がありません"])
     rows += [
         ["", "", f"{g['file']} の列「{g['header']}」は形式の定義にないため読み込んでいません"]

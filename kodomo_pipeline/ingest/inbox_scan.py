@@ -39,15 +39,25 @@ class IgnoredFile:
         return {"file": self.name, "reason": self.reason}
 
 
+def _shown_char(ch: str) -> str:
+    kind = unicodedata.category(ch)
+    if kind == "Cc":
+        return ch.encode("unicode_escape").decode("ascii")
+    if kind == "Cs":  # a byte of a name that is not UTF-8 (a Shift_JIS name copied from Windows)
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return ch
+
+
 def shown_name(name: str) -> str:
-    """The name with control characters (a line break typed into it) made visible, e.g. `jumin.csv\\n`."""
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" else ch for ch in name
-    )
+    """The name with control characters (a line break typed into it) and undecodable bytes made visible,
+    e.g. `jumin.csv\\n`, so that it prints and goes into JSON."""
+    return "".join(_shown_char(ch) for ch in name)
 
 
 def near_miss_reason(name: str, feeds: set[str]) -> str:
     """Why a file name is not read as an export (the name alone decides; the file is never opened)."""
+    if any(unicodedata.category(ch) == "Cs" for ch in name):
+        return "ファイル名の文字コードが UTF-8 ではありません (the name is not UTF-8, e.g. Shift_JIS)"
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         return "ファイル名に改行などの制御文字があります (control character, e.g. a line break, in the name)"
     if name.endswith(UPLOAD_SUFFIX):
@@ -123,7 +133,7 @@ def wait_until_settled(path: Path, settle_seconds: float) -> bool:
     if settle_seconds <= 0:
         return True
     deadline = time.monotonic() + SETTLE_TRIES * settle_seconds
-    first = path.lstat()
+    first = path.stat()
     while True:
         age = time.time() - first.st_mtime
         if age >= settle_seconds:
@@ -131,7 +141,7 @@ def wait_until_settled(path: Path, settle_seconds: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(settle_seconds - age)
-        second = path.lstat()
+        second = path.stat()
         if (second.st_size, second.st_mtime_ns) == (first.st_size, first.st_mtime_ns):
             return True
         first = second

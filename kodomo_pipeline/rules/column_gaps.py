@@ -17,11 +17,13 @@ import duckdb
 
 from kodomo_pipeline.config.feeds import FeedSpec
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.rules.coverage import delivered_columns, rule_is_linked
 from kodomo_pipeline.rules.ruleset import RuleSet
 from kodomo_pipeline.storage.snapshots import has_table
 
 MISSING = "missing"  # a header the layout maps is absent from the file
 UNKNOWN = "unknown"  # a header in the file the layout neither maps nor drops on purpose
+NO_FILE = "no_file"  # the town has the feed but no file of it is in force at T (never sent, or failed first)
 
 _TABLE = """CREATE OR REPLACE TABLE column_gaps (
     feed VARCHAR NOT NULL, file_name VARCHAR NOT NULL, header VARCHAR NOT NULL, column_name VARCHAR,
@@ -74,7 +76,8 @@ def column_gaps(
 ) -> list[ColumnGap]:
     """Every missing or unknown header of the files in force at T, with the rules each gap unlinks."""
     gaps: list[ColumnGap] = []
-    for feed, (file_name, missing, dropped) in sorted(files_in_force(con, asof).items()):
+    in_force = files_in_force(con, asof)
+    for feed, (file_name, missing, dropped) in sorted(in_force.items()):
         layout = town.feeds.get(feed)
         if layout is None:
             continue
@@ -86,7 +89,26 @@ def column_gaps(
             gaps.append(ColumnGap(feed, file_name, header, column, MISSING, rules_reading(rules, feed, column, feeds)))
         expected_drops = set(layout.mapping.exported_but_dropped)
         gaps += [ColumnGap(feed, file_name, h, None, UNKNOWN) for h in dropped if h not in expected_drops]
-    return gaps
+    return gaps + _feeds_without_file(town, rules, feeds, set(in_force))
+
+
+def _feeds_without_file(
+    town: TownConfig, rules: RuleSet, feeds: dict[str, FeedSpec], present: set[str]
+) -> list[ColumnGap]:
+    """Feeds the town has but with no file in force at T, and the rules left with none of their feeds to read
+    (an empty feed would answer "no" for everyone)."""
+    delivered = delivered_columns(town)
+    tonight = {feed: columns for feed, columns in delivered.items() if feed in present}
+    lost = [
+        (rule_id, rule)
+        for rule_id, rule in rules.rules.items()
+        if rule.enabled and rule_is_linked(rule, delivered, feeds) and not rule_is_linked(rule, tonight, feeds)
+    ]
+    gaps = [
+        ColumnGap(feed, "", "", None, NO_FILE, tuple(rule_id for rule_id, rule in lost if feed in rule.feeds))
+        for feed in sorted(set(town.feeds) - present)
+    ]
+    return [gap for gap in gaps if gap.rules]  # a feed no rule reads (taio_kekka) is not a gap
 
 
 def unlinked_by_gaps(gaps: list[ColumnGap]) -> set[str]:
@@ -120,5 +142,11 @@ def describe_gap(gap: dict) -> str:
         return (
             f"{gap['file']}: 列「{gap['header']}」({gap['column']}) がありません — 未連携になる判定項目: {rules}"
             f" (column missing; rules not evaluated this run)"
+        )
+    if gap["kind"] == NO_FILE:
+        rules = "、".join(gap["rules"]) or "なし"
+        return (
+            f"{gap['feed']}: 基準日までに取り込んだファイルがありません — 未連携になる判定項目: {rules}"
+            f" (no file of this feed in force; rules not evaluated)"
         )
     return f"{gap['file']}: 形式の定義にない列「{gap['header']}」 (header unknown to the layout; not read)"
