@@ -115,7 +115,7 @@ def _print_summary(status: dict) -> None:
     for feed, entry in sorted(status["feeds"].items()):
         if entry.get("outcome") == "failed" and "judged_from" in entry:
             used = entry["judged_from"] or "なし (none)"
-            click.echo(f"  {feed}: → 前回の正常なデータで判定 judged from the last good snapshot: {used}")
+            click.echo(f"    → {feed} は前回の正常なデータで判定 judged from the last good snapshot: {used}")
     for ignored in status.get("inbox_ignored", []):
         click.echo(f"  無視したファイル ignored: {ignored['file']} — {ignored['reason']}")
     alerts = status.get("alerts")

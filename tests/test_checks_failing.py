@@ -107,13 +107,13 @@ def test_a_row_lost_after_the_contract_fails_row_conservation_and_stops_the_feed
     assert "alerts" not in _materialised(result) and "persons" not in _materialised(result)  # … downstream skipped
 
 
-def test_kodomo_run_exits_1_naming_the_failed_feed(home: Path, towns) -> None:
+def test_kodomo_run_exits_3_naming_a_failed_feed_and_1_when_it_is_essential(home: Path, towns) -> None:
+    """A failed feed is named; the night is degraded (3) unless the feed is essential (jumin: 1, no list)."""
     inbox = towns[TOWN].inbox(home)
     write_export(inbox / "jumin_20261101.csv", towns[TOWN].feeds["jumin"], _residents(3))
     (inbox / "jido_soudan_20261101.csv").write_bytes("相談番号,宛名番号\n".encode())  # UTF-8, not cp932
     result = CliRunner().invoke(main, ["run", "--town", TOWN])
-    assert result.exit_code == 1, result.output
-    assert f"{TOWN}: run" in result.output and "FAILED" in result.output
+    assert result.exit_code == 3, result.output
     [line] = [line for line in result.output.splitlines() if line.strip().startswith("jido_soudan")]
     assert "jido_soudan_20261101.csv" in line and "failed" in line
     jumin = next(line for line in result.output.splitlines() if line.strip().startswith("jumin"))
@@ -121,3 +121,11 @@ def test_kodomo_run_exits_1_naming_the_failed_feed(home: Path, towns) -> None:
     report = json.loads((home / "failed" / TOWN / "jido_soudan_20261101.csv.report.json").read_text("utf-8"))
     assert report["feed"] == "jido_soudan"
     assert "髙橋" not in result.output  # no personal value in the operator's output
+
+    (inbox / "jumin_20261102.csv").write_bytes("宛名番号,氏名\n".encode())  # the registry itself unreadable
+    result = CliRunner().invoke(main, ["run", "--town", TOWN])
+    assert result.exit_code == 1, result.output
+    assert f"{TOWN}: run" in result.output and "FAILED" in result.output
+    [line] = [line for line in result.output.splitlines() if line.strip().startswith("jumin")]
+    assert "jumin_20261102.csv" in line and "failed" in line
+    assert "髙橋" not in result.output
