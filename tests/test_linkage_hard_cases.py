@@ -236,16 +236,11 @@ def test_siblings_eleven_months_apart_stay_apart(linked: Linked) -> None:
     assert wrong == 0
 
 
-def test_same_name_same_birthday_outsider_is_never_matched(linked: Linked) -> None:
-    """Same kanji, kana and birth date, another town's address, a guardian not of the household: a person decides.
-
-    Name and birth date outweigh address and guardian here (a rare name in this town), so the pair lands in review
-    at best — never matched automatically.
-    """
+def test_same_name_same_birthday_outsider_stays_unmatched(linked: Linked) -> None:
+    """Same kanji, kana and birth date; another town's address and a guardian not of the household: unmatched."""
     row = _row(linked, "99200009")
-    assert row["status"] != "matched", f"reason {row['reason']}"
-    pair = _pair(linked, "99200009", "H100000015")
-    assert float(pair["match_probability"].iloc[0]) < Bands().match
+    assert row["status"] == "unmatched", f"reason {row['reason']}"
+    assert row["reason"] == "household disagrees: guardian and address"
 
 
 def test_splink_charts_are_offline_and_parameter_charts_hold_no_record(linked: Linked) -> None:
