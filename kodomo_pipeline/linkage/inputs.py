@@ -120,9 +120,20 @@ def build_link_persons(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
     )
     # The given names on their own: after a divorce or remarriage the guardian on a school form keeps the given
     # name while the surname differs from the registry's (either way round).
-    guardians = adults.groupby("household_id").agg(
-        guardian_keys=("guardian", lambda names: sorted({n for n in names if n})),
-        guardian_givens=("guardian_given", lambda names: sorted({n for n in names if n})),
+    # Sorted distinct names per household, by sort + drop_duplicates + agg(list): a lambda per group took ~10 s
+    # for the 400,000 households of a 1,000,000-resident town.
+    guardians = pd.concat(
+        [
+            adults[["household_id", column]]
+            .dropna()
+            .drop_duplicates()
+            .sort_values(["household_id", column])
+            .groupby("household_id")[column]
+            .agg(list)
+            .rename(name)
+            for column, name in (("guardian", "guardian_keys"), ("guardian_given", "guardian_givens"))
+        ],
+        axis=1,
     )
     children = jumin[(born > cutoff) & (born <= pd.Timestamp(asof))]
     children = with_keys(children).merge(guardians, left_on="household_id", right_index=True, how="left")
