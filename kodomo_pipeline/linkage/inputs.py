@@ -58,6 +58,8 @@ def with_keys(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 FORMER_SURNAME, FORMER_SURNAME_KANA = "former_surname", "former_surname_kana"  # optional jumin columns (旧氏)
+# 通称: the registered alias of a foreign resident (住民票 records it), the name a school or nursery often uses.
+ALIAS_NAME, ALIAS_NAME_KANA = "alias_name", "alias_name_kana"  # optional jumin columns, full names 姓　名
 
 
 def _given(name: object) -> str:
@@ -69,7 +71,8 @@ def former_names(con: duckdb.DuckDBPyConnection, asof: dt.date, children: pd.Dat
 
     From every jumin snapshot extracted on or before T (a surname before a divorce, adoption or remarriage;
     never one first seen after T), and from the 旧氏 columns of the current snapshot where the layout has them
-    (the old surname with the current given name; its kana left empty when the layout has no 旧氏 kana).
+    (the old surname with the current given name; its kana left empty when the layout has no 旧氏 kana), and a
+    foreign resident's registered 通称 (alias_name) where the layout has it.
     """
     history = read_frame(
         con,
@@ -90,6 +93,18 @@ def former_names(con: duckdb.DuckDBPyConnection, asof: dt.date, children: pd.Dat
                     "name_kana": kana.fillna("").astype(str).str.strip()
                     + FULLWIDTH_SPACE
                     + old["name_kana"].map(_given),
+                }
+            )
+        )
+    if ALIAS_NAME in children:
+        alias = children[children[ALIAS_NAME].notna() & (children[ALIAS_NAME].astype(str).str.strip() != "")]
+        kana = alias[ALIAS_NAME_KANA] if ALIAS_NAME_KANA in alias else pd.Series("", index=alias.index)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "resident_id": alias["resident_id"],
+                    "name_kanji": alias[ALIAS_NAME].str.strip(),
+                    "name_kana": kana.fillna("").astype(str).str.strip(),
                 }
             )
         )
