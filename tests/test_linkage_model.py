@@ -530,14 +530,17 @@ def test_guards_send_doubtful_bests_to_review() -> None:
 
 def test_household_evidence_guards() -> None:
     """A changed surname needs the household to agree; a household that can be compared and disagrees → review."""
-    records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
-    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(4)])
+    records, persons = _frames(5, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4", "R5": "H5"})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(5)])
     pairs.loc[0, "gamma_surname_kana"] = 0  # surname differs, guardian a household adult: matched
     pairs.loc[1, ["gamma_surname_kana", "gamma_guardian"]] = [0, -1]  # surname differs, nothing else: review
     pairs.loc[2, "gamma_guardian"] = 1  # guardian not of the household, no address: review
     pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # … but the same address: matched
+    pairs.loc[4, ["gamma_guardian", "gamma_address"]] = [0, 0]  # another family elsewhere: unmatched
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
-    assert got["status"].tolist() == ["matched", "review", "review", "matched"]
+    assert got["status"].tolist() == ["matched", "review", "review", "matched", "unmatched"]
+    assert got.loc["toen|F:4", "reason"] == "household disagrees: guardian and address"
+    assert got.loc["toen|F:4", "resident_id"] is None
     assert got["reason"].tolist()[1:3] == ["surname differs without household evidence", "household disagrees"]
     assert got.loc["toen|F:2", "resident_id"] == "R3"  # a review row names its candidate
 

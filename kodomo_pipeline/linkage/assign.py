@@ -9,7 +9,9 @@ did not change, then the model's best candidate, held back by three guards:
 - a surname that differs (under every name the child had at T) is matched automatically only with household
   evidence beside given name and birth date: the guardian's given name or the address;
 - where the household can be compared (guardian or address known) and none of it agrees, a person decides:
-  that is how a same-named child born the same day in another family looks;
+  that is how a same-named child born the same day in another family looks; where both guardian and address
+  are known and both disagree (a guardian not of the household, an address outside the child's 大字), the
+  record is left unmatched: that combination is all but absent among true links (m ≈ 0.0001);
 - two residents in the match band with close scores for one record go to review.
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
@@ -174,6 +176,7 @@ def assign_links(
     Reasons: 'decision: accepted', 'decision: conflicting accepts', 'kept from previous run',
     'twin: decided by given name', 'twin guard', 'twin guard: score in review band', 'given name disagrees',
     'birth date disagrees', 'surname differs without household evidence', 'household disagrees',
+    'household disagrees: guardian and address' (unmatched),
     'several candidates',
     'score in match band', 'score in review band', 'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
@@ -314,12 +317,18 @@ def assign_links(
     household_known = (guardian >= 0) | (address >= 0)  # -1: NULL on one side
     surname_backed = (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS) | household_agrees
     household_ok = household_agrees | ~household_known
+    household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == 0)
     ok = given_ok & dob_ok & surname_backed & household_ok
     cases = [
         (~given_ok, "review", "given name disagrees"),
         (given_ok & ~dob_ok, "review", "birth date disagrees"),
         (given_ok & dob_ok & ~surname_backed, "review", "surname differs without household evidence"),
-        (given_ok & dob_ok & surname_backed & ~household_ok, "review", "household disagrees"),
+        (
+            given_ok & dob_ok & surname_backed & ~household_ok & household_contradicts,
+            "unmatched",
+            "household disagrees: guardian and address",
+        ),
+        (given_ok & dob_ok & surname_backed & ~household_ok & ~household_contradicts, "review", "household disagrees"),
         (ok & rival, "review", "several candidates"),
         (ok & ~rival & (p_rest >= bands.match), "matched", "score in match band"),
         (ok & ~rival & (p_rest < bands.match), "review", "score in review band"),

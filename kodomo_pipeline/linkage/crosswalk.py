@@ -147,7 +147,7 @@ def run_linkage(
     """名寄せ at T: train (or reuse `model_json`), score, assign with staff decisions and last night's links.
 
     With `out_dir` (the town's output folder), Splink's charts are written too: the model's under
-    reports/linkage_model/, the comparison viewer (records) as linkage_viewer_<YYYYMMDD>.html.
+    reports/linkage_*_<YYYYMMDD>.html, the comparison viewer (records) as linkage_viewer_<YYYYMMDD>.html.
     """
     persons = build_link_persons(con, asof)
     records = build_link_records(con, asof)
@@ -157,7 +157,7 @@ def run_linkage(
     if out_dir is not None:
         stamp = f"{asof:%Y%m%d}"
         viewer = out_dir / f"linkage_viewer_{stamp}.html"
-        charts = ChartTargets(out_dir / "reports" / "linkage_model", viewer, stamp)
+        charts = ChartTargets(out_dir / "reports", viewer, stamp)
     scored = score_pairs(con, persons, records, model_json=model_json, charts=charts)
     crosswalk = assign_links(scored.pairs, records, persons, bands, load_decisions(con, asof), load_previous(con, asof))
     crosswalk = crosswalk.merge(
