@@ -1,9 +1,10 @@
 """The alert lifecycle (rules/alert_lifecycle.yaml): one test per row of the table, on hand-made nights.
 
 Fifteen misato households, each a child walking one situation through three monthly runs T1, T2, T3 (plus a
-decision for an alert ID nobody has): the exports are written in the town's layout, ingested and validated the real way, and judged by the real SQL
-models (persons → facts → indicators → risk_scores → taio_decisions → alerts). The meeting's decisions come
-back as taio_kekka files at T2 and T3, made from the alert IDs the earlier runs gave. Scores (rules v1):
+decision for an alert ID nobody has): the exports are written in the town's layout, ingested and validated
+the real way, and judged by the real SQL models (persons → facts → indicators → risk_scores → taio_decisions →
+alerts). The meeting's decisions come back as taio_kekka files at T2 and T3, made from the alert IDs the
+earlier runs gave. Scores (rules v1):
 R01 虐待相談歴 4, R10 経済的困難 1 per source (生活保護, 児童扶養手当), R15 育児不安 1; C ≥ 3, B ≥ 5.
 """
 
