@@ -67,14 +67,15 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         cause = f"wrong encoding: not valid {encoding} at byte {exc.start} (line {line})"
-        readable_as = [name for name in ALTERNATIVE_ENCODINGS if name != encoding and _decodes(data, name)]
+        readable_as = [name for name in ALTERNATIVE_ENCODINGS if name != encoding and decodes(data, name)]
         if readable_as:
             cause += f"; the file reads as {readable_as[0]}"
         raise UnreadableFile(path, cause) from None
     return text.removeprefix("\ufeff")
 
 
-def _decodes(data: bytes, encoding: str) -> bool:
+def decodes(data: bytes, encoding: str) -> bool:
+    """Whether the bytes decode as a whole in that encoding."""
     try:
         data.decode(encoding)
     except UnicodeDecodeError:

@@ -31,7 +31,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from kodomo_pipeline.config.towns import FeedLayout
-from kodomo_pipeline.ingest.reader import ROW, TEXT, RawExport, UnreadableFile, file_sha256, read_export
+from kodomo_pipeline.ingest.reader import ROW, TEXT, RawExport, UnreadableFile, decodes, file_sha256, read_export
 
 XLSX_SUFFIX = ".xlsx"
 HEADER_SEARCH_ROWS = 10  # the header may sit below a title the staff added; it is looked for this far down
@@ -144,23 +144,15 @@ def read_xlsx_export(path: Path, feed: FeedLayout, data: bytes | None = None) ->
     )
 
 
-def _decodes(data: bytes, encoding: str) -> bool:
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def layout_for_bytes(data: bytes, feed: FeedLayout) -> FeedLayout:
     """The feed's layout, or the same with an encoding it also accepts when the file is in that one.
 
     Files people save (decision CSVs from Japanese Excel are cp932) may come in another encoding than the
     layout's; `also_accepted_encodings` says which, tried in order, only when the layout's own fails."""
-    if not feed.layout.also_accepted_encodings or _decodes(data, feed.layout.encoding):
+    if not feed.layout.also_accepted_encodings or decodes(data, feed.layout.encoding):
         return feed
     for encoding in feed.layout.also_accepted_encodings:
-        if _decodes(data, encoding):
+        if decodes(data, encoding):
             return feed.model_copy(update={"layout": feed.layout.model_copy(update={"encoding": encoding})})
     return feed
 

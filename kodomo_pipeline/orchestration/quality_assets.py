@@ -7,7 +7,7 @@ stays fast. What reaches Dagster is counts and paths, never a value of the data.
 # No `from __future__ import annotations` here: Dagster inspects the context annotation at runtime.
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from dagster import (
@@ -29,6 +29,7 @@ from dagster import (
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.privacy.leak_guard import LeakReport, operational_dates, read_texts, scan
+from kodomo_pipeline.privacy.storage_scan import json_strings
 
 GX_CHECK = "great_expectations"
 LEAK_GUARD = "leak_guard"
@@ -111,24 +112,11 @@ def build_quality_checks(town: TownConfig) -> list[AssetChecksDefinition]:
 # --- leak guard ------------------------------------------------------------------------------------------
 
 
-def _strings(node: object) -> Iterator[str]:
-    """Every string of a JSON tree, keys included (a metadata label can carry a value too)."""
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield str(key)
-            yield from _strings(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _strings(item)
-
-
 def event_log_texts(instance, run_id: str) -> list[str]:
     """The run's event log as Dagster stores it, decoded back to text (its JSON escapes non-ASCII)."""
     texts = []
     for entry in instance.all_logs(run_id):
-        texts.append("\n".join(_strings(json.loads(serialize_value(entry)))))
+        texts.append("\n".join(json_strings(json.loads(serialize_value(entry)))))
     return texts
 
 

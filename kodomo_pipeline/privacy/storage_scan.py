@@ -17,24 +17,24 @@ from pathlib import Path
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _strings(node: object) -> Iterator[str]:
+def json_strings(node: object) -> Iterator[str]:
     """Every string of a JSON tree, keys included (a metadata label can carry a value too)."""
     if isinstance(node, str):
         yield node
     elif isinstance(node, dict):
         for key, value in node.items():
             yield str(key)
-            yield from _strings(value)
+            yield from json_strings(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _strings(item)
+            yield from json_strings(item)
 
 
 def _cell_lines(cell: str) -> Iterator[str]:
     stripped = cell.lstrip()
     if stripped[:1] in ("{", "["):
         try:
-            yield from _strings(json.loads(cell))
+            yield from json_strings(json.loads(cell))
             return
         except ValueError:
             pass
