@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from kodomo_pipeline import __version__
-from kodomo_pipeline.cli_params import TownParam, parse_date
+from kodomo_pipeline.cli_params import TownParam, noise_option, parse_date
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import TownConfig, load_towns
 from kodomo_pipeline.privacy.commands import audit_command, purge_command
@@ -48,13 +48,7 @@ def main() -> None:
     default=None,
     help="ground truth folder (default: <out>/truth)",
 )
-@click.option(
-    "--noise",
-    type=click.Choice(["clean", "default", "hard"]),
-    default="default",
-    show_default=True,
-    help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
-)
+@noise_option()
 def generate(
     town: TownConfig,
     out_dir: Path,
@@ -473,13 +467,7 @@ main.add_command(audit_command)  # kodomo audit --town T [--json]
     default=None,
     help="ground truth folder; history truth goes to <truth>/history (default: <out>/truth)",
 )
-@click.option(
-    "--noise",
-    type=click.Choice(["clean", "default", "hard"]),
-    default="default",
-    show_default=True,
-    help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
-)
+@noise_option()
 def generate_history_command(
     town: TownConfig,
     inbox: Path,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 import click.shell_completion
@@ -66,3 +68,19 @@ def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) 
         return parse_typed_date(value)
     except (ValueUnreadable, WarekiError):
         raise click.BadParameter(f"[{E_DATE}] 日付として読めません。{DATE_FORMS} で指定してください") from None
+
+
+FC = TypeVar("FC", bound=Callable[..., object])
+
+
+def noise_option() -> Callable[[FC], FC]:
+    """`--noise` of the generator commands: the presets noise_presets.yaml defines (read there, not re-typed)."""
+    from kodomo_pipeline.generator.presets import preset_names
+
+    return click.option(
+        "--noise",
+        type=click.Choice(preset_names()),
+        default="default",
+        show_default=True,
+        help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
+    )

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
 
 PRESETS_FILE = Path(__file__).with_name("noise_presets.yaml")
-PRESET_NAMES = ("clean", "default", "hard")
 
 Share = Field(ge=0.0, le=1.0)
 
@@ -69,6 +68,11 @@ class NoisePreset(_Strict):
     foreign: Foreign
     close_siblings: float = Share
     same_name_residents: float = Share
+
+
+def preset_names(path: Path = PRESETS_FILE) -> list[str]:
+    """The presets the file defines, in its order (the CLI's choices)."""
+    return list(read_yaml(path))
 
 
 @cache

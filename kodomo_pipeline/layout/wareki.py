@@ -48,18 +48,22 @@ def _gregorian_year(era: Era, year_text: str) -> int:
     return era.first_day.year + year - 1
 
 
-def parse_wareki_date(text: str) -> dt.date:
-    match = _DATE.match(text)
-    if not match:
-        raise WarekiError("not in the form E.yy.mm.dd (e.g. R05.04.01)")
-    era = _BY_LETTER[match[1]]
+def _era_day(era: Era, year_text: str, month: str, day_text: str) -> dt.date:
+    """The day of an era's year, month and day, refused when it does not exist or lies outside the era."""
     try:
-        day = dt.date(_gregorian_year(era, match[2]), int(match[3]), int(match[4]))
+        day = dt.date(_gregorian_year(era, year_text), int(month), int(day_text))
     except ValueError as exc:
         raise WarekiError(str(exc)) from None
     if not era.first_day <= day <= era.last_day:
         raise WarekiError(f"outside the {era.name} era")
     return day
+
+
+def parse_wareki_date(text: str) -> dt.date:
+    match = _DATE.match(text)
+    if not match:
+        raise WarekiError("not in the form E.yy.mm.dd (e.g. R05.04.01)")
+    return _era_day(_BY_LETTER[match[1]], match[2], match[3], match[4])
 
 
 def parse_kanji_wareki_date(text: str) -> dt.date:
@@ -67,14 +71,7 @@ def parse_kanji_wareki_date(text: str) -> dt.date:
     match = _KANJI_DATE.match(text)
     if not match:
         raise WarekiError("not in the form 令和8年11月4日")
-    era = _BY_NAME[match[1]]
-    try:
-        day = dt.date(_gregorian_year(era, match[2]), int(match[3]), int(match[4]))
-    except ValueError as exc:
-        raise WarekiError(str(exc)) from None
-    if not era.first_day <= day <= era.last_day:
-        raise WarekiError(f"outside the {era.name} era")
-    return day
+    return _era_day(_BY_NAME[match[1]], match[2], match[3], match[4])
 
 
 def parse_wareki_month(text: str) -> dt.date:
