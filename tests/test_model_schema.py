@@ -170,3 +170,15 @@ def test_indicators_are_combined_by_name_so_a_column_swap_keeps_the_scores(tmp_p
     facts = positional / "risk" / "indicator_facts.sql"
     facts.write_text(facts.read_text(encoding="utf-8").replace("UNION ALL BY NAME", "UNION ALL"))
     assert _scores(con, towns, positional) == {("30000012", "AB", 1), ("30000012", "PP", 2)}
+
+
+def test_every_model_asset_carries_its_checks_in_both_towns(home: Path) -> None:
+    """What the Dagster UI shows: per town, every SQL model asset with one check per test of its schema."""
+    from kodomo_pipeline.orchestration.definitions import build_definitions
+
+    graph = build_definitions(home).resolve_asset_graph()
+    for town in ("kawashima", "misato"):
+        for name, model in load_models().items():
+            keys = graph.get(AssetKey([town, name])).check_keys
+            assert {key.name for key in keys} == {test.name for test in model.schema.tests}, (town, name)
+            assert keys, (town, name)

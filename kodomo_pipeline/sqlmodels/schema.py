@@ -33,7 +33,19 @@ VALUE_SOURCES: dict[str, Callable[[RuleSet], list[str]]] = {
     "rule_ids": lambda rules: list(rules.rules),
     "change_labels": lambda rules: list(load_lifecycle().change.values()),
     "feeds": lambda rules: list(load_feeds()),
+    "decision_problems": lambda rules: list(load_lifecycle().decision_problems),
 }
+FEED_VALUES = "feed:"  # `from: feed:taio_kekka.decision` — the `allowed` list of a category column of a feed contract
+
+
+def _known_source(source: object) -> bool:
+    if not isinstance(source, str):
+        return False
+    if not source.startswith(FEED_VALUES):
+        return source in VALUE_SOURCES
+    feed, _, column = source.removeprefix(FEED_VALUES).partition(".")
+    spec = load_feeds().get(feed)
+    return spec is not None and column in spec.columns and spec.columns[column].allowed is not None
 
 
 class SchemaError(ValueError):
@@ -90,9 +102,10 @@ def _test(raw: object, column: str | None, where: str) -> ColumnTest:
     if kind == "accepted_values":
         if isinstance(arg, list) and arg:
             return ColumnTest(kind, (column,), values=tuple(str(v) for v in arg))
-        if isinstance(arg, dict) and arg.get("from") in VALUE_SOURCES:
+        if isinstance(arg, dict) and _known_source(arg.get("from")):
             return ColumnTest(kind, (column,), values_from=arg["from"])
-        raise SchemaError(f"{where}: accepted_values needs a list or `from:` one of {', '.join(VALUE_SOURCES)}")
+        known = ", ".join([*VALUE_SOURCES, f"{FEED_VALUES}<feed>.<category column>"])
+        raise SchemaError(f"{where}: accepted_values needs a list or `from:` one of {known}")
     if isinstance(arg, dict) and set(arg) == {"to", "field"}:
         return ColumnTest(kind, (column,), to=str(arg["to"]), field=str(arg["field"]))
     raise SchemaError(f"{where}: relationships needs `to:` and `field:`")
@@ -158,7 +171,14 @@ def check_columns(con: duckdb.DuckDBPyConnection, schema: ModelSchema) -> None:
 
 
 def accepted(test: ColumnTest, rules: RuleSet) -> list[str]:
-    return list(test.values) if test.values else VALUE_SOURCES[str(test.values_from)](rules)
+    """The values the test accepts: its own list, or those of the file that owns them."""
+    if test.values:
+        return list(test.values)
+    source = str(test.values_from)
+    if source.startswith(FEED_VALUES):
+        feed, _, column = source.removeprefix(FEED_VALUES).partition(".")
+        return list(load_feeds()[feed].columns[column].allowed or ())
+    return VALUE_SOURCES[source](rules)
 
 
 def failing_rows_sql(table: str, test: ColumnTest) -> tuple[str, list[object]]:
