@@ -182,3 +182,22 @@ def test_every_model_asset_carries_its_checks_in_both_towns(home: Path) -> None:
             keys = graph.get(AssetKey([town, name])).check_keys
             assert {key.name for key in keys} == {test.name for test in model.schema.tests}, (town, name)
             assert keys, (town, name)
+
+
+def test_age_and_the_nursery_key_are_macros_defined_once() -> None:
+    """満年齢 counts a birthday on the day itself (2/29: on 3/1 of a common year); it is written only in
+    dbt_like_sql/macros.sql, which the models and the registry step (linkage/persons.py) both use."""
+    from kodomo_pipeline.sqlmodels.macros import install_macros
+
+    con = duckdb.connect()
+    install_macros(con)
+    ages = con.execute(
+        "SELECT age_at(DATE '2008-11-27', DATE '2026-11-26'), age_at(DATE '2008-11-26', DATE '2026-11-26'), "
+        "age_at(DATE '2008-02-29', DATE '2026-02-28'), age_at(DATE '2008-02-29', DATE '2026-03-01')"
+    ).fetchone()
+    assert ages == (17, 18, 17, 18)
+    assert con.execute("SELECT nursery_key('園A', '0012')").fetchone()[0] == "園A:0012"
+    package = Path(__file__).resolve().parents[1] / "kodomo_pipeline"
+    sources = [*PROJECT.rglob("*.sql"), *(p for p in package.rglob("*.py") if "generator" not in p.parts)]
+    written = {p.name for p in sources if "'%m%d'" in p.read_text(encoding="utf-8")}
+    assert written == {"macros.sql"}

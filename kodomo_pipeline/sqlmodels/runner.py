@@ -17,6 +17,7 @@ from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
 from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
 from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, lifecycle_variables, record_decision_problems
+from kodomo_pipeline.sqlmodels.macros import install_macros
 from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model, load_models, run_order
 from kodomo_pipeline.sqlmodels.schema import SchemaError, check_columns
 from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
@@ -113,6 +114,7 @@ def prepare(
     session (T, parameters, views, the alert-ID function) is set up."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
+    install_macros(con)  # 満年齢, the nursery key (dbt_like_sql/macros.sql)
     for name, value in lifecycle_variables().items():  # change labels, 対応不要 (rules/alert_lifecycle.yaml)
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
