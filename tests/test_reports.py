@@ -115,6 +115,18 @@ MODELS = {
     "indicators/ind_talk.sql": """
         SELECT p.subject_resident_id, c.category, 'jido_soudan' AS feed, getvariable('as_of') AS as_of
         FROM people AS p JOIN stg_jido_soudan AS c ON c.resident_id = p.subject_resident_id""",
+    # Every layer declares its models' columns (dbt_like_sql/README.md, schema.yaml).
+    "facts/schema.yaml": """models:
+  people: {columns: [{name: subject_resident_id, type: VARCHAR}, {name: household_id, type: VARCHAR}]}
+""",
+    "indicators/schema.yaml": """models:
+  ind_talk:
+    columns:
+      - {name: subject_resident_id, type: VARCHAR}
+      - {name: category, type: VARCHAR}
+      - {name: feed, type: VARCHAR}
+      - {name: as_of, type: DATE}
+""",
 }
 
 

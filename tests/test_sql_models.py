@@ -20,10 +20,16 @@ T = dt.date(2026, 11, 26)
 
 
 def _models(folder: Path, files: dict[str, str]):
+    """The model files, and each layer's schema.yaml declaring them (one column: only the graph is read here)."""
+    layers: dict[str, list[str]] = {}
     for name, sql in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(sql, encoding="utf-8")
+        layers.setdefault(path.parent.name, []).append(path.stem)
+    for layer, names in layers.items():
+        declared = "".join(f"  {n}: {{columns: [{{name: resident_id, type: VARCHAR}}]}}\n" for n in names)
+        (folder / layer / "schema.yaml").write_text(f"models:\n{declared}", encoding="utf-8")
     return load_models(folder)
 
 

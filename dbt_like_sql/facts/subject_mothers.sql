@@ -20,8 +20,7 @@ SELECT
     p.age,
     p.birth_date,
     p.mother_resident_id,
-    date_diff('year', m.birth_date, p.reference_date)
-    - CASE WHEN strftime(m.birth_date, '%m%d') > strftime(p.reference_date, '%m%d') THEN 1 ELSE 0 END AS mother_age,
+    age_at(m.birth_date, p.reference_date) AS mother_age,
     m._file,
     m._sha256,
     m._row

@@ -16,7 +16,7 @@ missed AS (
         r.points_ab,
         r.points_pp,
         r.points_dd,
-        row_number() OVER (PARTITION BY e.subject_resident_id ORDER BY e.due_month, e._row) AS hit,
+        CAST(row_number() OVER (PARTITION BY e.subject_resident_id ORDER BY e.due_month, e._row) AS INTEGER) AS hit,
         CAST(json_extract(r.params, '$.max_exams') AS INTEGER) AS max_exams
     FROM exams AS e
     JOIN rule_set AS r ON r.rule_id = 'R03' AND r.enabled

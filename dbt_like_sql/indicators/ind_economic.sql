@@ -34,7 +34,7 @@ facts AS (
     WHERE g.shugaku_enjo
 ),
 numbered AS (
-    SELECT *, dense_rank() OVER (PARTITION BY subject_resident_id ORDER BY source) AS hit
+    SELECT *, CAST(dense_rank() OVER (PARTITION BY subject_resident_id ORDER BY source) AS INTEGER) AS hit
     FROM facts
 )
 SELECT

@@ -16,7 +16,7 @@ SELECT
     t.month AS fact_date
 FROM subjects AS s
 JOIN crosswalk AS x ON x.resident_id = s.subject_resident_id AND x.feed = 'toen' AND x.status = 'matched'
-JOIN stg_toen AS t ON t.facility || ':' || t.pupil_no = x.source_key
+JOIN stg_toen AS t ON nursery_key(t.facility, t.pupil_no) = x.source_key
 JOIN rule_set AS r ON r.rule_id = 'R16' AND r.enabled
 WHERE s.subject_type = 'child'
   AND t.month BETWEEN CAST(

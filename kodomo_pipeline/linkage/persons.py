@@ -16,24 +16,21 @@ import datetime as dt
 import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
+from kodomo_pipeline.sqlmodels.macros import install_macros
 from kodomo_pipeline.storage.ingest_tables import fetch_one, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
-AGE_SQL = (  # 満年齢 at T: completed years (two parameters: T, T)
-    "date_diff('year', birth_date, ?::DATE)"
-    " - CASE WHEN strftime(birth_date, '%m%d') > strftime(?::DATE, '%m%d') THEN 1 ELSE 0 END"
-)
-
 
 def build_persons(con: duckdb.DuckDBPyConnection, asof: dt.date) -> int:
-    """Replace `persons` with the registry at T (満年齢: a birthday counts on the day itself)."""
+    """Replace `persons` with the registry at T (満年齢, `age_at` of dbt_like_sql/macros.sql)."""
+    install_macros(con)
     con.execute(
         f"""CREATE OR REPLACE TABLE persons AS
             SELECT resident_id, household_id, name_kanji, name_kana, birth_date, sex, relationship, address,
                    resident_since, status, status_date,
-                   {AGE_SQL} AS age, ?::DATE AS as_of, _file, _sha256, _row
+                   age_at(birth_date, ?::DATE) AS age, ?::DATE AS as_of, _file, _sha256, _row
             FROM ({current_rows_sql("jumin")})""",
-        [asof, asof, asof, asof],
+        [asof, asof, asof],
     )
     return fetch_one(con, "SELECT count(*) FROM persons")[0]
 
@@ -44,9 +41,7 @@ _HOUSEHOLD_MOTHER = """
     WHERE m.sex = '女' AND m.status = '住民'
       AND ((c.relationship = '子' AND m.relationship IN ('世帯主', '妻'))
         OR (c.relationship = '孫' AND m.relationship IN ('子', '子の妻')))
-      AND date_diff('year', m.birth_date, c.birth_date)
-          - CASE WHEN strftime(m.birth_date, '%m%d') > strftime(c.birth_date, '%m%d') THEN 1 ELSE 0 END
-          BETWEEN 13 AND 55
+      AND age_at(m.birth_date, c.birth_date) BETWEEN 13 AND 55
 """
 
 
@@ -60,6 +55,7 @@ def build_mother_of_child(con: duckdb.DuckDBPyConnection, asof: dt.date, has_pos
         else "SELECT NULL::VARCHAR AS child_resident_id, NULL::VARCHAR AS mother_resident_id WHERE false"
     )
     params = [asof, asof] if has_postpartum else []
+    install_macros(con)
     con.execute(
         f"""CREATE OR REPLACE TABLE mother_of_child AS
             WITH pair AS (

@@ -2,9 +2,13 @@
 # No `from __future__ import annotations` here: Dagster inspects the context annotation at runtime.
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumnDep,
@@ -21,6 +25,7 @@ from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, decision_figure
 from kodomo_pipeline.sqlmodels.lineage import column_lineage
 from kodomo_pipeline.sqlmodels.project import Model, load_models
 from kodomo_pipeline.sqlmodels.runner import run_model
+from kodomo_pipeline.sqlmodels.schema import SchemaError, run_tests
 
 # Which asset makes each linkage table a model may read.
 UPSTREAM_ASSET = {"persons": "persons", "mother_of_child": "persons", "crosswalk": "crosswalk",
@@ -52,6 +57,24 @@ def _lineage_metadata(town: TownConfig, model: Model, lineage: dict, known: set[
     return TableColumnLineage(deps_by_column=deps)
 
 
+def check_specs(town: TownConfig, model: Model) -> list[AssetCheckSpec]:
+    """One asset check per test of the model's schema (<layer>/schema.yaml); blocking where the layer says so."""
+    key = AssetKey([town.town, model.name])
+    return [
+        AssetCheckSpec(name=test.name, asset=key, description=test.description(), blocking=model.schema.blocking)
+        for test in model.schema.tests
+    ]
+
+
+def check_results(model: Model, failing: dict) -> list[AssetCheckResult]:
+    """Counts only in metadata: how many rows break the test, never which."""
+    severity = AssetCheckSeverity.ERROR if model.schema.blocking else AssetCheckSeverity.WARN
+    return [
+        AssetCheckResult(check_name=test.name, passed=count == 0, severity=severity, metadata={"failing_rows": count})
+        for test, count in failing.items()
+    ]
+
+
 def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> AssetsDefinition:
     deps = _deps(town, model, has_crosswalk)
     first_line = model.sql.strip().splitlines()[0].removeprefix("--").strip()
@@ -63,6 +86,7 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
         deps=deps,
         description=f"{model.layer}/{model.name}.sql — {first_line}",
         metadata={"sql_file": MetadataValue.path(str(model.path)), "layer": model.layer},
+        check_specs=check_specs(town, model),
     )
     def sql_model(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
         rules = apply_overrides(town.path, town.rule_overrides)
@@ -71,10 +95,15 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
             if key.announcement:
                 context.log.warning(key.announcement)  # where the new key file is; never the key
             asof = kodomo.prepare(con, town, rules, key)  # the tables once per run, the session per step
-            rows = run_model(con, model)
+            try:
+                rows = run_model(con, model)
+            except SchemaError as exc:  # names model and column, never a value: shown to the operator as it is
+                raise Failure(description=f"{town.town}: {exc}", allow_retries=False) from None
             lineage = column_lineage(con, model)
             figures = decision_figures(con) if model.name == DECISIONS_MODEL else {}  # counts, never an ID
+            failing = run_tests(con, model.schema, rules)
         return MaterializeResult(
+            check_results=check_results(model, failing),
             metadata={
                 "as_of": asof.isoformat(),
                 "rule_set_version": rules.version,
@@ -82,7 +111,7 @@ def build_model_asset(town: TownConfig, model: Model, has_crosswalk: bool) -> As
                 "dagster/column_lineage": _lineage_metadata(town, model, lineage, set(deps)),
                 "sql": MetadataValue.md(f"```sql\n{model.sql}\n```"),
                 **{name: MetadataValue.json(v) if isinstance(v, dict) else v for name, v in figures.items()},
-            }
+            },
         )
 
     return sql_model

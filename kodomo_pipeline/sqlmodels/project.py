@@ -5,6 +5,8 @@ in the town's database. It may read other models, the staging views `stg_<feed>`
 feed's snapshot in force at T, made by the runner from the feed contracts), and the
 tables of the linkage step (`persons`, `mother_of_child`, `crosswalk`, `attendance_linked`).
 Parameters come from DuckDB variables: `getvariable('as_of')` and one per rule parameter.
+Each layer's `schema.yaml` declares its models' columns and tests (sqlmodels/schema.py); a model it does not
+declare, or a declared model with no file, is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from kodomo_pipeline.config.paths import config_root
+from kodomo_pipeline.sqlmodels.schema import SCHEMA_FILE, ModelSchema, SchemaError, load_layer_schema
 
 LAYERS = ("facts", "indicators", "risk", "alerts")  # run order; within a layer, by dependency
 STAGING_PREFIX = "stg_"
@@ -28,7 +31,7 @@ UPSTREAM_TABLES = {
 }  # fmt: skip
 
 
-class ModelError(ValueError):
+class ModelError(SchemaError):
     """A model file that cannot be parsed or names a table nobody makes; names the file."""
 
 
@@ -41,6 +44,7 @@ class Model:
     models: frozenset[str]  # other models it reads
     feeds: frozenset[str]  # feeds it reads through stg_<feed>
     upstream: frozenset[str]  # linkage tables it reads
+    schema: ModelSchema  # its columns and tests (<layer>/schema.yaml)
 
 
 def _tables(sql: str, path: Path) -> set[str]:
@@ -58,6 +62,7 @@ def load_models(folder: Path | None = None, feeds: frozenset[str] | None = None)
     folder = (folder or config_root() / "dbt_like_sql").resolve()
     paths = {path.stem: path for layer in LAYERS for path in sorted((folder / layer).glob("*.sql"))}
     raw = {name: path.read_text(encoding="utf-8") for name, path in paths.items()}
+    schemas = _schemas(folder, paths)
     models = {}
     for name, path in paths.items():
         tables = _tables(raw[name], path)
@@ -76,9 +81,50 @@ def load_models(folder: Path | None = None, feeds: frozenset[str] | None = None)
             models=frozenset(tables & set(paths)),
             feeds=frozenset(feed_names),
             upstream=frozenset(tables & UPSTREAM_TABLES),
+            schema=schemas[name],
         )
     _check_acyclic(models)
+    _check_relationships(models)
     return models
+
+
+def _schemas(folder: Path, paths: dict[str, Path]) -> dict[str, ModelSchema]:
+    """Every model's schema; each layer declares exactly the models in its folder."""
+    schemas: dict[str, ModelSchema] = {}
+    for layer in LAYERS:
+        in_folder = {name for name, path in paths.items() if path.parent.name == layer}
+        if not in_folder:
+            continue
+        declared = load_layer_schema(folder / layer / SCHEMA_FILE)
+        where = folder / layer / SCHEMA_FILE
+        if in_folder - set(declared):
+            raise ModelError(f"{where}: no schema for model(s) {', '.join(sorted(in_folder - set(declared)))}")
+        if set(declared) - in_folder:
+            raise ModelError(
+                f"{where}: declares model(s) with no SQL file: {', '.join(sorted(set(declared) - in_folder))}"
+            )
+        schemas |= declared
+    return schemas
+
+
+def ancestors(models: dict[str, Model], name: str) -> set[str]:
+    """Every model `name` reads, directly or through other models."""
+    seen: set[str] = set()
+    todo = list(models[name].models)
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(models[dep].models)
+    return seen
+
+
+def _check_relationships(models: dict[str, Model]) -> None:
+    """A relationships test reads a table that exists when the model runs: one it depends on."""
+    for name, model in models.items():
+        for test in model.schema.tests:
+            if test.to is not None and test.to not in ancestors(models, name) | UPSTREAM_TABLES:
+                raise ModelError(f"{model.path.parent / SCHEMA_FILE}: {name}.{test.name}: {test.to} is not upstream")
 
 
 def _check_acyclic(models: dict[str, Model]) -> None:

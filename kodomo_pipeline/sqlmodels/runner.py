@@ -17,7 +17,9 @@ from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
 from kodomo_pipeline.sqlmodels.history import ALERTS_MODEL, ensure_alert_history, record_alerts
 from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, lifecycle_variables, record_decision_problems
+from kodomo_pipeline.sqlmodels.macros import install_macros
 from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model, load_models, run_order
+from kodomo_pipeline.sqlmodels.schema import SchemaError, check_columns
 from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
@@ -112,6 +114,7 @@ def prepare(
     session (T, parameters, views, the alert-ID function) is set up."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
+    install_macros(con)  # 満年齢, the nursery key (dbt_like_sql/macros.sql)
     for name, value in lifecycle_variables().items():  # change labels, 対応不要 (rules/alert_lifecycle.yaml)
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
     con.execute("SET VARIABLE as_of = ?::DATE", [asof])
@@ -142,8 +145,14 @@ def prepare(
 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
     """Materialise one model as a table; returns its row count. The alerts of T are also kept in the history, and
-    decisions no shown alert ties to are put in quarantine."""
+    decisions no shown alert ties to are put in quarantine. An output that breaks the model's schema (a missing,
+    extra or wrongly typed column) is dropped and the run fails naming model and column (SchemaError)."""
     con.execute(f"CREATE OR REPLACE TABLE {model.name} AS {model.sql}")
+    try:
+        check_columns(con, model.schema)
+    except SchemaError:
+        con.execute(f"DROP TABLE {model.name}")  # nothing downstream may read a table of the wrong shape
+        raise
     if model.name == ALERTS_MODEL:
         record_alerts(con)
     if model.name == DECISIONS_MODEL:
