@@ -38,7 +38,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -48,14 +47,13 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from kodomo_pipeline.datemath import months_before
+from kodomo_pipeline.backtest.period import Period
+from kodomo_pipeline.rules.domain import difficulty_names, level_a_override_rules, level_boundaries
 
 log = logging.getLogger(__name__)
 
-DIFFICULTY_TYPES = ("虐待", "産後うつ", "発達障がい")
 ALL_TYPES = "全種類"  # every difficulty type together (the meeting's whole list)
 LEVEL_SETS: dict[str, tuple[str, ...]] = {"A": ("A",), "A+B": ("A", "B"), "A+B+C": ("A", "B", "C")}
-DEFAULT_LEVELS = {"A": 8, "B": 5, "C": 3}  # rules v1, used when a rule set file cannot be read
 SWEEP_THRESHOLDS = tuple(range(1, 16))
 ALERT_COLUMNS = (
     "rule_set",
@@ -130,16 +128,11 @@ class Backtest:
 
 
 def horizon_end(day: dt.date, horizon: str) -> dt.date:
-    """T + horizon for "6M", "1Y", "26W" or "180D" (months: same day of month, clipped to the month's end)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([DWMY])\s*", str(horizon).upper())
-    if not match:
-        raise BacktestFormatError(f"horizon {horizon!r} is not like 6M, 1Y, 26W or 180D")
-    n, unit = int(match.group(1)), match.group(2)
-    if unit == "D":
-        return day + dt.timedelta(days=n)
-    if unit == "W":
-        return day + dt.timedelta(weeks=n)
-    return months_before(day, -n * (12 if unit == "Y" else 1))
+    """T + horizon for "6M", "1Y", "26W" or "180D" (backtest/period.py, as the engine reads it)."""
+    try:
+        return Period.parse(horizon).after(day)
+    except ValueError as exc:
+        raise BacktestFormatError(f"horizon {exc}") from None
 
 
 def _read_csv(path: Path, columns: Iterable[str], required: bool = True) -> pd.DataFrame | None:
@@ -176,8 +169,8 @@ def _resolve(file: str, result_dir: Path) -> Path | None:
 
 def _rule_set_info(entry: dict[str, Any], result_dir: Path) -> RuleSetInfo:
     """Level boundaries and override rules: from the entry (`levels`, `override_rules`: what was in force, town
-    overrides included), else the rule set file, else rules v1."""
-    levels, overrides = dict(DEFAULT_LEVELS), set()
+    overrides included), else the rule set file, else the shared rule file (rules/risk_rules_v1.yaml)."""
+    levels, overrides = level_boundaries(), set()
     path = _resolve(str(entry.get("file") or ""), result_dir)
     if path is not None:
         try:
@@ -191,13 +184,15 @@ def _rule_set_info(entry: dict[str, Any], result_dir: Path) -> RuleSetInfo:
                 if isinstance(rule, dict) and str(rule.get("effect") or "").startswith("level_A"):
                     overrides.add(rule_id)
         except Exception as exc:  # a broken file must not stop the report; the defaults are said in the log
-            log.warning("rule set file %s unreadable (%s); using the v1 level boundaries", path.name, exc)
+            log.warning(
+                "rule set file %s unreadable (%s); using the shared rule file's level boundaries", path.name, exc
+            )
     for level, value in (entry.get("levels") or {}).items():
         levels[level] = int(value["min_score"] if isinstance(value, dict) else value)
     if "override_rules" in entry:
         overrides = {str(r) for r in entry["override_rules"] or []}
     elif not overrides and path is None:
-        overrides = {"R13"}  # rules v1: 自傷念慮 makes 産後うつ level A whatever the score
+        overrides = set(level_a_override_rules())  # the shared rule file's (R13 in v1)
     return RuleSetInfo(
         str(entry["name"]), str(entry.get("version") or ""), str(entry.get("file") or ""), levels, frozenset(overrides)
     )
@@ -273,7 +268,7 @@ def load(result_dir: Path) -> Backtest:
         if column in alerts.columns:
             for rule_set, values in alerts.groupby("rule_set")[column]:
                 flags.setdefault(str(rule_set), {})[column] = int(sum(_flag(v) for v in values))
-    types = tuple(dict.fromkeys([*DIFFICULTY_TYPES, *alerts["difficulty_type"], *outcomes["difficulty_type"]]))
+    types = tuple(dict.fromkeys([*difficulty_names(), *alerts["difficulty_type"], *outcomes["difficulty_type"]]))
     return Backtest(
         result_dir=result_dir,
         meta=meta,
@@ -771,12 +766,16 @@ def headline_of(metrics: Metrics) -> dict[str, Any]:
                 "recall": _round(f.recall, 3),
                 "alerts_per_100_children": _round(f.alerts_per_100, 2),
                 "alerts": f.alerts,
+                "alerts_evaluated": f.evaluated_alerts,  # on replay dates whose horizon is complete
+                "alerts_with_outcome": f.true_positives,
                 "outcomes": f.positives,
+                "outcomes_caught": f.caught,
             }
         rule_sets.append(
             {
                 "rule_set": rs.name,
                 "version": rs.version,
+                "alerts": whole.alerts,
                 "replays": whole.replays,
                 "replays_evaluated": whole.evaluated_replays,
                 "alerts_per_100_children": _round(whole.alerts_per_100, 2),
@@ -793,5 +792,8 @@ def headline_of(metrics: Metrics) -> dict[str, Any]:
         "horizon": bt.horizon,
         "level": ">=C",
         "pooled_over_replay_dates": True,
+        "replays": len({day for days in bt.dates.values() for day in days}),
+        "outcomes": len(bt.outcomes),
+        "outcomes_by_type": {dtype: sum(o[2] == dtype for o in bt.outcomes) for dtype in bt.types},
         "rule_sets": rule_sets,
     }

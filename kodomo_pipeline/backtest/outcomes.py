@@ -21,12 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kodomo_pipeline.config.errors import ConfigError, validate_model
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.paths import config_root
-from kodomo_pipeline.rules.ruleset import read_rules_yaml
+from kodomo_pipeline.rules.domain import TYPE_CODES, type_name
+from kodomo_pipeline.rules.ruleset import TypeCode, read_rules_yaml
 from kodomo_pipeline.storage.ingest_tables import valid_table
 from kodomo_pipeline.storage.snapshots import has_table
 
-TypeCode = Literal["AB", "PP", "DD"]
-TYPE_NAMES = {"AB": "虐待", "PP": "産後うつ", "DD": "発達障がい"}
 CROSSWALK = "crosswalk"
 # The source key the 名寄せ gives a record of a feed without resident ID (linkage/inputs.py).
 SOURCE_KEY_SQL = {"gakko_meibo": "student_no", "toen": "facility || ':' || pupil_no"}
@@ -61,7 +60,7 @@ class OutcomeEvent(_Strict):
     person: str | None = None
     row_key: tuple[str, ...] = ()
     of: Literal["subject", "mother"] = "subject"
-    alert_types: tuple[TypeCode, ...] = ("AB", "PP", "DD")
+    alert_types: tuple[TypeCode, ...] = TYPE_CODES  # every type of the rule file unless narrowed
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OutcomeEvent:
@@ -253,7 +252,7 @@ def read_outcomes(
                 days = pd.to_datetime(found["outcome_date"]).dt.date
                 found = found[(days > since) & (days <= until)]
             if len(found):
-                frames.append(found.assign(type_code=code, difficulty_type=TYPE_NAMES[code], source=event_id))
+                frames.append(found.assign(type_code=code, difficulty_type=type_name(code), source=event_id))
     if not frames:
         return pd.DataFrame(columns=OUTCOME_COLUMNS), not_linked
     outcomes = pd.concat(frames, ignore_index=True)

@@ -32,6 +32,7 @@ from kodomo_pipeline.backtest.metrics import (
     metrics_frame,
 )
 from kodomo_pipeline.reports import render_template
+from kodomo_pipeline.rules.domain import type_name
 
 log = logging.getLogger(__name__)
 
@@ -236,16 +237,13 @@ def _cell(f: Figures) -> dict[str, str]:
 # the page
 
 
-TYPE_CODES = {"AB": "虐待", "PP": "産後うつ", "DD": "発達障がい"}
-
-
 def _outcome_events(events: Any) -> list[tuple[str, str]]:
     """The engine's `outcome_events` ({AB: {id: name}}) as (type, names in words) for the page."""
     if not isinstance(events, dict):
         return []
     return [
         (
-            TYPE_CODES.get(code, str(code)),
+            type_name(str(code)),
             "、".join(str(v) for v in (names.values() if isinstance(names, dict) else [])),
         )
         for code, names in events.items()

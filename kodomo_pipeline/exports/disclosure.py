@@ -23,11 +23,12 @@ from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.privacy.profiles import WATCH, DisclosureProfile, load_profiles
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
+from kodomo_pipeline.rules.domain import LEVELS
 from kodomo_pipeline.storage.ingest_tables import read_frame
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 PERSON_FIELDS = ["name_kanji", "name_kana", "birth_date", "sex", "address", "age"]
-LEVEL_ORDER = {"A": 0, "B": 1, "C": 2}
+LEVEL_ORDER = {level: rank for rank, level in enumerate(LEVELS)}  # most urgent first
 _UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\s]+')
 
 
