@@ -47,6 +47,18 @@ from kodomo_pipeline.backtest.replay import (
     reset_replay_tables,
     scratch_database,
 )
+from kodomo_pipeline.backtest.result_files import (
+    ALERT_COLUMNS,
+    ALERTS,
+    BELOW_C,
+    MANIFEST,
+    OUTCOME_FILE_COLUMNS,
+    OUTCOMES,
+    REPLAY_COLUMNS,
+    REPLAYS,
+    read_manifest,
+    read_table,
+)
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
@@ -56,12 +68,6 @@ from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_ru
 from kodomo_pipeline.sqlmodels.runner import judge_at
 from kodomo_pipeline.storage.snapshots import has_table, newest_extract
 from kodomo_pipeline.storage.town_db import town_lock
-
-ALERT_COLUMNS = ["rule_set", "as_of", "subject_key", "subject_type", "difficulty_type", "level", "score",
-                 "indicators", "economic_only", "known_case", "suppressed"]  # fmt: skip
-OUTCOME_FILE_COLUMNS = ["subject_key", "subject_type", "difficulty_type", "outcome_date", "source", "first_seen"]
-REPLAY_COLUMNS = ["rule_set", "as_of", "children", "seconds", "rule_set_version", "alerts", "linkage_seconds",
-                  "horizon_end", "horizon_complete"]  # fmt: skip
 
 
 def as_of_dates(start: dt.date, end: dt.date, every: Period) -> list[dt.date]:
@@ -381,10 +387,10 @@ def run_backtest(
 def write_result(result: BacktestResult, target: Path) -> Path:
     """alerts.csv, outcomes.csv, replays.csv and backtest.json in `target` (UTF-8 with BOM, CRLF)."""
     target.mkdir(parents=True, exist_ok=True)
-    write_contract_csv(result.alerts, ALERT_COLUMNS, target / "alerts.csv")
-    write_contract_csv(result.below_c, ALERT_COLUMNS, target / "below_c.csv")
-    write_contract_csv(result.outcomes, OUTCOME_FILE_COLUMNS, target / "outcomes.csv")
-    write_contract_csv(result.replays, REPLAY_COLUMNS, target / "replays.csv")
+    write_contract_csv(result.alerts, ALERT_COLUMNS, target / ALERTS)
+    write_contract_csv(result.below_c, ALERT_COLUMNS, target / BELOW_C)
+    write_contract_csv(result.outcomes, OUTCOME_FILE_COLUMNS, target / OUTCOMES)
+    write_contract_csv(result.replays, REPLAY_COLUMNS, target / REPLAYS)
     manifest = {
         "parameters": result.parameters,
         "rule_sets": result.rule_sets,
@@ -397,27 +403,29 @@ def write_result(result: BacktestResult, target: Path) -> Path:
             "replays": len(result.replays),
         },
     }
-    (target / "backtest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    (target / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     result.result_dir = target
     return target
 
 
 def read_result(result_dir: Path) -> BacktestResult:
-    """A result folder read back (what the report module gets): dates as dates, flags as ints."""
-    manifest = json.loads((result_dir / "backtest.json").read_text(encoding="utf-8"))
+    """A result folder read back as a BacktestResult (dates as dates, flags as ints), through the same reader as
+    the report (result_files.py)."""
+    manifest = read_manifest(result_dir)
 
     def read(name: str, dates: list[str]) -> pd.DataFrame:
-        frame = pd.read_csv(result_dir / name, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        frame = read_table(result_dir, name)
+        assert frame is not None
         for column in dates:
             frame[column] = pd.to_datetime(frame[column]).dt.date
         return frame
 
-    alerts, below_c = read("alerts.csv", ["as_of"]), read("below_c.csv", ["as_of"])
+    alerts, below_c = read(ALERTS, ["as_of"]), read(BELOW_C, ["as_of"])
     for frame in (alerts, below_c):
         for column in ("score", "economic_only", "known_case", "suppressed"):
             frame[column] = frame[column].astype(int)
-    outcomes = read("outcomes.csv", ["outcome_date", "first_seen"])
-    replays = read("replays.csv", ["as_of", "horizon_end"])
+    outcomes = read(OUTCOMES, ["outcome_date", "first_seen"])
+    replays = read(REPLAYS, ["as_of", "horizon_end"])
     replays["children"] = replays["children"].astype(int)
     replays["alerts"] = replays["alerts"].astype(int)
     replays["horizon_complete"] = replays["horizon_complete"] == "True"

@@ -36,7 +36,6 @@ Definitions (the same everywhere; `h` = the horizon, T = a replay date of one ru
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import statistics
 from collections import defaultdict
@@ -48,6 +47,15 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from kodomo_pipeline.backtest.period import Period
+from kodomo_pipeline.backtest.result_files import (
+    ALERTS,
+    BELOW_C,
+    OUTCOMES,
+    REPLAYS,
+    BacktestFormatError,
+    read_manifest,
+    read_table,
+)
 from kodomo_pipeline.rules.domain import difficulty_names, level_a_override_rules, level_boundaries
 
 log = logging.getLogger(__name__)
@@ -55,23 +63,6 @@ log = logging.getLogger(__name__)
 ALL_TYPES = "全種類"  # every difficulty type together (the meeting's whole list)
 LEVEL_SETS: dict[str, tuple[str, ...]] = {"A": ("A",), "A+B": ("A", "B"), "A+B+C": ("A", "B", "C")}
 SWEEP_THRESHOLDS = tuple(range(1, 16))
-ALERT_COLUMNS = (
-    "rule_set",
-    "as_of",
-    "subject_key",
-    "subject_type",
-    "difficulty_type",
-    "level",
-    "score",
-    "indicators",
-    "economic_only",
-)
-OUTCOME_COLUMNS = ("subject_key", "subject_type", "difficulty_type", "outcome_date", "source")
-REPLAY_COLUMNS = ("rule_set", "as_of", "children", "seconds")
-
-
-class BacktestFormatError(ValueError):
-    """A result folder file is missing or lacks a column the report needs."""
 
 
 class AlertRow(NamedTuple):
@@ -133,18 +124,6 @@ def horizon_end(day: dt.date, horizon: str) -> dt.date:
         return Period.parse(horizon).after(day)
     except ValueError as exc:
         raise BacktestFormatError(f"horizon {exc}") from None
-
-
-def _read_csv(path: Path, columns: Iterable[str], required: bool = True) -> pd.DataFrame | None:
-    if not path.exists():
-        if required:
-            raise BacktestFormatError(f"{path.name} is missing in {path.parent}")
-        return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")  # with or without BOM
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise BacktestFormatError(f"{path.name} lacks column(s) {', '.join(missing)}")
-    return frame
 
 
 def _date(value: str) -> dt.date:
@@ -220,15 +199,12 @@ def _alert_rows(frame: pd.DataFrame) -> dict[tuple[str, dt.date], list[AlertRow]
 def load(result_dir: Path) -> Backtest:
     """Read a result folder. Raises BacktestFormatError naming the file and column when something is missing."""
     result_dir = Path(result_dir)
-    meta_path = result_dir / "backtest.json"
-    if not meta_path.exists():
-        raise BacktestFormatError(f"backtest.json is missing in {result_dir}")
-    meta = json.loads(meta_path.read_text(encoding="utf-8-sig"))
+    meta = read_manifest(result_dir)
     params = meta.get("parameters") if isinstance(meta.get("parameters"), dict) else meta
-    alerts = _read_csv(result_dir / "alerts.csv", ALERT_COLUMNS)
-    outcomes = _read_csv(result_dir / "outcomes.csv", OUTCOME_COLUMNS)
-    replays = _read_csv(result_dir / "replays.csv", REPLAY_COLUMNS)
-    below = _read_csv(result_dir / "below_c.csv", ALERT_COLUMNS, required=False)
+    alerts = read_table(result_dir, ALERTS)
+    outcomes = read_table(result_dir, OUTCOMES)
+    replays = read_table(result_dir, REPLAYS)
+    below = read_table(result_dir, BELOW_C, required=False)
     assert alerts is not None and outcomes is not None and replays is not None
 
     entries = [e if isinstance(e, dict) else {"name": str(e)} for e in meta.get("rule_sets") or []]
