@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 import kodomo_pipeline
@@ -83,3 +84,20 @@ def test_accessors_follow_the_rule_file(tmp_path: Path) -> None:
 
 def test_level_above_walks_the_levels_in_order() -> None:
     assert [domain.level_above(level) for level in domain.LEVELS] == [None, *domain.LEVELS[:-1]]
+
+
+def test_record_key_is_the_same_in_sql_and_in_pandas() -> None:
+    """The 名寄せ's source_key (pandas) and the backtest's / disclosure's (SQL) come from one `record_key`."""
+    import duckdb
+    import pandas as pd
+
+    toen = pd.DataFrame({"facility": ["さくら保育園", "ひまわり園"], "pupil_no": ["0012", "A-345"]})
+    school = pd.DataFrame({"student_no": ["S2026-0001", "S2026-0102"]})
+    for feed, frame in (("toen", toen), ("gakko_meibo", school)):
+        con = duckdb.connect()
+        con.register("frame", frame)
+        in_sql = [row[0] for row in con.execute(f"SELECT {domain.record_key_sql(feed)} FROM frame").fetchall()]
+        assert in_sql == list(domain.record_key_values(frame, feed))
+    assert list(domain.record_key_values(toen, "toen")) == ["さくら保育園:0012", "ひまわり園:A-345"]
+    with pytest.raises(ValueError, match="record_key"):
+        domain.record_key_columns("jumin")  # has a resident ID: no record key

@@ -2,7 +2,8 @@
 
 They live in the rule file (rules/risk_rules_v1.yaml, read and schema-checked by ruleset.py); reports, the
 backtest, the meeting workbook and the operator summary ask here instead of re-typing a type's name or a level's
-score, so a change to the rule file reaches every output. The generator keeps its own reading on purpose (a test oracle).
+score, so a change to the rule file reaches every output. The generator keeps its own reading on purpose (a test
+oracle). The record key of a feed without resident ID (assets/<feed>.yaml `record_key`) is asked for here too.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import get_args
 
+import pandas as pd
+
+from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.rules.ruleset import LevelName, Rule, RuleSet, RuleSetFile, TypeCode, load_base_rules
 
 LEVELS: tuple[str, ...] = get_args(LevelName)  # most urgent first, as the rule file's schema orders them
 TYPE_CODES: tuple[str, ...] = get_args(TypeCode)
+SOURCE_KEY_SEPARATOR = ":"  # between the parts of a record key (facility:pupil_no)
 LEVEL_A_EFFECT = "level_A_for_"  # effect prefix: the rule makes that difficulty type level A whatever the score
 
 
@@ -65,3 +70,25 @@ def override_sentence(rows: Mapping[str, tuple[str, str]], types: Mapping[str, s
         f"{types.get(code, code)}の{name}（{rule_id}）は点数にかかわらずレベル{LEVELS[0]}です。"
         for rule_id, (name, code) in sorted(rows.items())
     )
+
+
+def record_key_columns(feed: str) -> tuple[str, ...]:
+    """The columns naming one record of a feed without resident ID (`record_key:` in assets/<feed>.yaml)."""
+    columns = load_feeds()[feed].record_key
+    if not columns:
+        raise ValueError(f"assets/{feed}.yaml declares no record_key")
+    return columns
+
+
+def record_key_sql(feed: str) -> str:
+    """The record key as a DuckDB expression over the feed's columns (the 名寄せ's source_key)."""
+    return f" || '{SOURCE_KEY_SEPARATOR}' || ".join(f'"{column}"' for column in record_key_columns(feed))
+
+
+def record_key_values(frame: pd.DataFrame, feed: str) -> pd.Series:
+    """The record key of each row of a frame of the feed (text columns), as `record_key_sql` computes it."""
+    columns = record_key_columns(feed)
+    key = frame[columns[0]].astype(str)
+    for column in columns[1:]:
+        key = key + SOURCE_KEY_SEPARATOR + frame[column].astype(str)
+    return key
