@@ -565,7 +565,8 @@ def backtest_command(
 
     Works in a scratch copy under <data root>/backtest/<town>/; the town's own database is never written.
     """
-    from kodomo_pipeline.backtest.engine import Period, run_backtest
+    from kodomo_pipeline.backtest.engine import run_backtest
+    from kodomo_pipeline.backtest.period import Period
     from kodomo_pipeline.backtest.report import write_report
     from kodomo_pipeline.config.errors import ConfigError
 

@@ -63,7 +63,7 @@ from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
-from kodomo_pipeline.rules.domain import TYPE_CODES
+from kodomo_pipeline.rules.domain import TYPE_CODES, level_a_override_rules, level_boundaries
 from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_rules
 from kodomo_pipeline.sqlmodels.runner import judge_at
 from kodomo_pipeline.storage.snapshots import has_table, newest_extract
@@ -98,12 +98,8 @@ class RuleSetInfo:
             "file": str(self.file),
             "version": self.version,
             "sha256": self.sha256,
-            "levels": {level: spec.min_score for level, spec in self.rules.levels.items()},
-            "override_rules": sorted(
-                rule_id
-                for rule_id, rule in self.rules.rules.items()
-                if rule.enabled and (rule.effect or "").startswith("level_A")
-            ),
+            "levels": level_boundaries(self.rules),
+            "override_rules": sorted(level_a_override_rules(self.rules)),
         }
 
 

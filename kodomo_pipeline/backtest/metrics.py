@@ -56,7 +56,7 @@ from kodomo_pipeline.backtest.result_files import (
     read_manifest,
     read_table,
 )
-from kodomo_pipeline.rules.domain import difficulty_names, level_a_override_rules, level_boundaries
+from kodomo_pipeline.rules.domain import LEVEL_A_EFFECT, difficulty_names, level_a_override_rules, level_boundaries
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _rule_set_info(entry: dict[str, Any], result_dir: Path) -> RuleSetInfo:
                 if isinstance(spec, dict) and "min_score" in spec:
                     levels[level] = int(spec["min_score"])
             for rule_id, rule in (data.get("rules") or {}).items():
-                if isinstance(rule, dict) and str(rule.get("effect") or "").startswith("level_A"):
+                if isinstance(rule, dict) and str(rule.get("effect") or "").startswith(LEVEL_A_EFFECT):
                     overrides.add(rule_id)
         except Exception as exc:  # a broken file must not stop the report; the defaults are said in the log
             log.warning(

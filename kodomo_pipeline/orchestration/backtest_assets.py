@@ -63,7 +63,7 @@ class BacktestConfig(Config):
 def replay_window(town: TownConfig, root: Path, config: BacktestConfig) -> tuple[dt.date, dt.date]:
     """The dates the run config names, else the last DEFAULT_MONTHS whose horizon has passed (Materialize in the
     UI with no config backtests the town's own history)."""
-    from kodomo_pipeline.backtest.engine import Period
+    from kodomo_pipeline.backtest.period import Period
     from kodomo_pipeline.storage.snapshots import newest_extract
     from kodomo_pipeline.storage.town_db import open_town_db
 
