@@ -24,7 +24,9 @@ THRESHOLD_PATTERNS = (
     re.compile(r"""["'][ABC]["']\s*:\s*\d"""),
     re.compile(r"\bscore\s*(?:>=|<=|>|<)\s*[1-9]"),  # "score > 0" (any points at all) is no boundary
     re.compile(r"\bmin_score\s*[:=]\s*\d"),
+    re.compile(r"""["']A["'],\s*["']B["']|["']C["'],\s*["']B["']"""),  # the levels listed by hand
 )
+OWNER = Path("rules") / "ruleset.py"  # the rule file's schema names the levels and type codes
 
 
 def _rule_file() -> dict:
@@ -44,6 +46,7 @@ def test_the_grep_finds_what_it_looks_for() -> None:
     names = list(_rule_file()["difficulty_types"].values())
     planted = f'TYPES = ("{names[0]}",)\nDEFAULT = {{"A": 8, "B": 5}}\nif row.score >= 5: pass\nmin_score=3'
     assert len(domain_literals(planted, names)) == 5
+    assert len(domain_literals('for level in ("C", "B", "A"): pass\nLEVELS = ("A", "B", "C")', names)) == 2
     clean = 'kinds = difficulty_names()\nlevels = level_boundaries(rules)\nif row.score >= levels["A"]: pass'
     assert domain_literals(clean, names) == []
 
@@ -53,7 +56,7 @@ def test_no_python_outside_the_generator_names_a_difficulty_type_or_threshold() 
     offenders = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE)
-        if relative.parts[0] == "generator":
+        if relative.parts[0] == "generator" or relative == OWNER:
             continue
         found = domain_literals(path.read_text(encoding="utf-8"), names)
         if found:

@@ -56,12 +56,20 @@ from kodomo_pipeline.backtest.result_files import (
     read_manifest,
     read_table,
 )
-from kodomo_pipeline.rules.domain import LEVEL_A_EFFECT, difficulty_names, level_a_override_rules, level_boundaries
+from kodomo_pipeline.rules.domain import (
+    LEVEL_A_EFFECT,
+    LEVELS,
+    difficulty_names,
+    level_a_override_rules,
+    level_boundaries,
+)
 
 log = logging.getLogger(__name__)
 
 ALL_TYPES = "全種類"  # every difficulty type together (the meeting's whole list)
-LEVEL_SETS: dict[str, tuple[str, ...]] = {"A": ("A",), "A+B": ("A", "B"), "A+B+C": ("A", "B", "C")}
+# The level sets the report compares, most urgent first: A, A+B, A+B+C (the rule file's levels).
+LEVEL_SETS: dict[str, tuple[str, ...]] = {"+".join(LEVELS[: i + 1]): LEVELS[: i + 1] for i in range(len(LEVELS))}
+ALL_LEVELS = "+".join(LEVELS)  # every alert: level ≥ the lowest level
 SWEEP_THRESHOLDS = tuple(range(1, 16))
 
 
@@ -84,8 +92,8 @@ class RuleSetInfo:
     override_rules: frozenset[str]  # rules that set level A whatever the score
 
     def is_override(self, row: AlertRow) -> bool:
-        return row.level == "A" and (
-            row.score < self.levels["A"] or any(r in self.override_rules for r in row.indicators)
+        return row.level == LEVELS[0] and (
+            row.score < self.levels[LEVELS[0]] or any(r in self.override_rules for r in row.indicators)
         )
 
 
@@ -551,7 +559,7 @@ def compute(bt: Backtest | Path) -> Metrics:
         for dtype in (*bt.types, ALL_TYPES):
             for name, members in LEVEL_SETS.items():
                 levels.append(ev.figures(rs, dtype, name, lambda r, m=members: r.level in m))
-        sweep_from[rs.name] = 1 if bt.below_c is not None else max(1, rs.levels["C"])
+        sweep_from[rs.name] = 1 if bt.below_c is not None else max(1, rs.levels[LEVELS[-1]])
         for dtype in bt.types:
             for t in SWEEP_THRESHOLDS:
                 sweep.append(
@@ -733,10 +741,10 @@ def headline_of(metrics: Metrics) -> dict[str, Any]:
     bt = metrics.backtest
     rule_sets = []
     for rs in bt.rule_sets:
-        whole = metrics.level(rs.name, ALL_TYPES, "A+B+C")
+        whole = metrics.level(rs.name, ALL_TYPES, ALL_LEVELS)
         by_type = {}
         for dtype in bt.types:
-            f = metrics.level(rs.name, dtype, "A+B+C")
+            f = metrics.level(rs.name, dtype, ALL_LEVELS)
             by_type[dtype] = {
                 "precision": _round(f.precision, 3),
                 "recall": _round(f.recall, 3),
@@ -766,7 +774,7 @@ def headline_of(metrics: Metrics) -> dict[str, Any]:
         "to": bt.parameters.get("to"),
         "every": bt.parameters.get("every"),
         "horizon": bt.horizon,
-        "level": ">=C",
+        "level": f">={LEVELS[-1]}",
         "pooled_over_replay_dates": True,
         "replays": len({day for days in bt.dates.values() for day in days}),
         "outcomes": len(bt.outcomes),
