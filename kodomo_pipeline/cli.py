@@ -553,7 +553,8 @@ def backtest_command(
 
     Works in a scratch copy under <data root>/backtest/<town>/; the town's own database is never written.
     """
-    from kodomo_pipeline.backtest.engine import Period, run_backtest
+    from kodomo_pipeline.backtest.engine import run_backtest
+    from kodomo_pipeline.backtest.period import Period
     from kodomo_pipeline.backtest.report import write_report
     from kodomo_pipeline.config.errors import ConfigError
 
@@ -576,13 +577,12 @@ def backtest_command(
         f"{town.town}: {figures['replays']} replays × {len(result.rule_sets)} rule set(s) in "
         f"{result.seconds['total']:.1f} s; alerts {len(result.alerts):,}, outcomes {len(result.outcomes):,}"
     )
-    for info in result.rule_sets:
-        by_type = figures.get(info["name"], {}).get("by_type", {})
+    for entry in figures["rule_sets"]:  # the report's figures (level ≥ C, pooled over replay dates)
         shown = "; ".join(
             f"{kind} alerts {v['alerts']:,} precision {v['precision']} recall {v['recall']}"
-            for kind, v in by_type.items()
+            for kind, v in entry["by_type"].items()
         )
-        click.echo(f"  {info['name']} ({info['version']}): {shown or 'no alerts'}")
+        click.echo(f"  {entry['rule_set']} ({entry['version']}): {shown or 'no alerts'}")
     for line in result.notes:
         click.echo(f"  note: {line}")
     click.echo(f"results: {result.result_dir}")

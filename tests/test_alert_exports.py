@@ -234,6 +234,7 @@ def test_meeting_xlsx(con: duckdb.DuckDBPyConnection, tmp_path: Path, towns: dic
 
     note = [list(row) for row in book[NOTE_SHEET].iter_rows(values_only=True)]
     assert [row[2] for row in note[1:4]] == ["8点以上", "5〜7点", "3〜4点"]
+    assert [None, "C未満はアラートになりません。産後うつの自傷念慮（R13）は点数にかかわらずレベルAです。", None] in note
 
 
 def test_meeting_xlsx_prints_and_takes_decisions(

@@ -111,8 +111,9 @@ def test_outcomes_are_read_right_on_a_hand_made_history(misato_history, home: Pa
     assert list(result.replays["children"]) == [3, 3]
     assert list(result.replays["horizon_complete"]) == [True, True]
     # The headline: A's alerts meet outcomes at both dates (at T2 1 March's registration), C's at T1 only.
-    abuse = result.headline()["risk_rules_v1"]["by_type"]["虐待"]
-    assert (abuse["alerts"], abuse["alerts_with_outcome"]) == (4, 3)
+    (headline,) = result.headline()["rule_sets"]
+    abuse = headline["by_type"]["虐待"]
+    assert (abuse["alerts_evaluated"], abuse["alerts_with_outcome"]) == (4, 3)
     # The files hold pseudonyms only, never a resident ID; they read back as they were written.
     for name in ("alerts.csv", "outcomes.csv", "replays.csv", "backtest.json"):
         text = (result.result_dir / name).read_text(encoding="utf-8-sig")

@@ -158,7 +158,10 @@ def test_two_rule_sets_side_by_side_and_headline(result_dir: Path) -> None:
         "recall": 0.6,
         "alerts_per_100_children": 38.89,
         "alerts": 7,
+        "alerts_evaluated": 7,
+        "alerts_with_outcome": 3,
         "outcomes": 5,
+        "outcomes_caught": 3,
     }
     assert st["by_type"][AB]["precision"] == 0.667 and st["by_type"][AB]["recall"] == 0.4
     assert v1["alerts_per_100_children"] == 50.0 and st["version"] == "v1+levels"

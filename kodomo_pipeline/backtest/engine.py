@@ -25,16 +25,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from kodomo_pipeline.backtest.metrics import compute, headline_of, load
 from kodomo_pipeline.backtest.outcomes import OutcomesFile, load_outcomes, read_outcomes
+from kodomo_pipeline.backtest.period import Period
 from kodomo_pipeline.backtest.replay import (
     LinkageState,
     copy_town_database,
@@ -45,48 +47,27 @@ from kodomo_pipeline.backtest.replay import (
     reset_replay_tables,
     scratch_database,
 )
+from kodomo_pipeline.backtest.result_files import (
+    ALERT_COLUMNS,
+    ALERTS,
+    BELOW_C,
+    MANIFEST,
+    OUTCOME_FILE_COLUMNS,
+    OUTCOMES,
+    REPLAY_COLUMNS,
+    REPLAYS,
+    read_manifest,
+    read_table,
+)
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.datemath import months_before
 from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
+from kodomo_pipeline.rules.domain import TYPE_CODES, level_a_override_rules, level_boundaries
 from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_rules
 from kodomo_pipeline.sqlmodels.runner import judge_at
 from kodomo_pipeline.storage.snapshots import has_table, newest_extract
 from kodomo_pipeline.storage.town_db import town_lock
-
-ALERT_COLUMNS = ["rule_set", "as_of", "subject_key", "subject_type", "difficulty_type", "level", "score",
-                 "indicators", "economic_only", "known_case", "suppressed"]  # fmt: skip
-OUTCOME_FILE_COLUMNS = ["subject_key", "subject_type", "difficulty_type", "outcome_date", "source", "first_seen"]
-REPLAY_COLUMNS = ["rule_set", "as_of", "children", "seconds", "rule_set_version", "alerts", "linkage_seconds",
-                  "horizon_end", "horizon_complete"]  # fmt: skip
-_PERIOD = re.compile(r"^(\d+)([DWMY])$")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A step or horizon such as 1M, 6M, 2W, 14D, 1Y (calendar months: same day of month, clipped)."""
-
-    count: int
-    unit: str
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        match = _PERIOD.match(text.strip().upper())
-        if not match or int(match[1]) == 0:
-            raise ValueError(f"{text!r}: use a number and D, W, M or Y, e.g. 1M or 6M")
-        return cls(int(match[1]), match[2])
-
-    def after(self, day: dt.date, times: int = 1) -> dt.date:
-        n = self.count * times
-        if self.unit == "D":
-            return day + dt.timedelta(days=n)
-        if self.unit == "W":
-            return day + dt.timedelta(weeks=n)
-        return months_before(day, -n * (12 if self.unit == "Y" else 1))
-
-    def __str__(self) -> str:
-        return f"{self.count}{self.unit}"
 
 
 def as_of_dates(start: dt.date, end: dt.date, every: Period) -> list[dt.date]:
@@ -117,12 +98,8 @@ class RuleSetInfo:
             "file": str(self.file),
             "version": self.version,
             "sha256": self.sha256,
-            "levels": {level: spec.min_score for level, spec in self.rules.levels.items()},
-            "override_rules": sorted(
-                rule_id
-                for rule_id, rule in self.rules.rules.items()
-                if rule.enabled and (rule.effect or "").startswith("level_A")
-            ),
+            "levels": level_boundaries(self.rules),
+            "override_rules": sorted(level_a_override_rules(self.rules)),
         }
 
 
@@ -159,50 +136,12 @@ class BacktestResult:
     report: Path | None = None
 
     def headline(self) -> dict:
-        """Counts and, per rule set and difficulty type, precision and recall of any alert (level A–C) against
-        an outcome in (T, T + horizon] — a first look; the report has the full figures. No personal values."""
-        return headline_figures(self)
-
-
-def headline_figures(result: BacktestResult) -> dict:
-    horizon = Period.parse(result.parameters["horizon"])
-    figures: dict = {
-        "replays": int(result.replays["as_of"].nunique()) if len(result.replays) else 0,
-        "rule_sets": [r["name"] for r in result.rule_sets],
-        "outcomes_by_type": {k: int(v) for k, v in result.outcomes.groupby("difficulty_type").size().items()},
-    }
-    out = result.outcomes
-    for rule_set, alerts in result.alerts.groupby("rule_set"):
-        per_type = {}
-        complete = set(
-            result.replays.loc[(result.replays["rule_set"] == rule_set) & result.replays["horizon_complete"], "as_of"]
-        )
-        for difficulty, rows in alerts.groupby("difficulty_type"):
-            rows = rows[rows["as_of"].isin(complete)]
-            hits = positives = 0
-            events = out[out["difficulty_type"] == difficulty]
-            by_subject = events.groupby(["subject_key", "subject_type"])["outcome_date"].apply(list).to_dict()
-            for row in rows.itertuples(index=False):
-                dates = by_subject.get((row.subject_key, row.subject_type), [])
-                hits += any(row.as_of < d <= horizon.after(row.as_of) for d in dates)
-            for as_of in complete:
-                window = events[(events["outcome_date"] > as_of) & (events["outcome_date"] <= horizon.after(as_of))]
-                positives += window[["subject_key", "subject_type"]].drop_duplicates().shape[0]
-            found = 0
-            for as_of in complete:
-                window = events[(events["outcome_date"] > as_of) & (events["outcome_date"] <= horizon.after(as_of))]
-                keys = set(window[["subject_key", "subject_type"]].itertuples(index=False, name=None))
-                alerted = set(rows.loc[rows["as_of"] == as_of, ["subject_key", "subject_type"]].itertuples(
-                    index=False, name=None))  # fmt: skip
-                found += len(keys & alerted)
-            per_type[str(difficulty)] = {
-                "alerts": len(rows),
-                "alerts_with_outcome": hits,
-                "precision": round(hits / len(rows), 3) if len(rows) else None,
-                "recall": round(found / positives, 3) if positives else None,
-            }
-        figures[f"{rule_set}"] = {"alerts": len(alerts), "by_type": per_type}
-    return figures
+        """The report's headline figures (metrics.headline_of over the written result folder), so the CLI, the
+        Dagster metadata and report.html show the same numbers. No personal values."""
+        if self.result_dir is not None:
+            return headline_of(compute(load(self.result_dir)))
+        with tempfile.TemporaryDirectory(prefix="kodomo_backtest_") as scratch:  # write=False: files for the reader
+            return headline_of(compute(load(write_result(replace(self), Path(scratch)))))
 
 
 def _alert_subject_lookup(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> Callable[[str], tuple | None]:
@@ -227,7 +166,7 @@ def _alert_subject_lookup(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> 
                 residents = [r[0] for r in con.execute("SELECT DISTINCT resident_id FROM valid_jumin").fetchall()]
                 for rid in residents:
                     for subject_type in ("child", "expectant_mother"):
-                        for code in ("AB", "PP", "DD"):
+                        for code in TYPE_CODES:
                             computed[key.alert_id(str(rid), subject_type, code)] = (str(rid), subject_type, code)
         return computed.get(alert_id)
 
@@ -444,10 +383,10 @@ def run_backtest(
 def write_result(result: BacktestResult, target: Path) -> Path:
     """alerts.csv, outcomes.csv, replays.csv and backtest.json in `target` (UTF-8 with BOM, CRLF)."""
     target.mkdir(parents=True, exist_ok=True)
-    write_contract_csv(result.alerts, ALERT_COLUMNS, target / "alerts.csv")
-    write_contract_csv(result.below_c, ALERT_COLUMNS, target / "below_c.csv")
-    write_contract_csv(result.outcomes, OUTCOME_FILE_COLUMNS, target / "outcomes.csv")
-    write_contract_csv(result.replays, REPLAY_COLUMNS, target / "replays.csv")
+    write_contract_csv(result.alerts, ALERT_COLUMNS, target / ALERTS)
+    write_contract_csv(result.below_c, ALERT_COLUMNS, target / BELOW_C)
+    write_contract_csv(result.outcomes, OUTCOME_FILE_COLUMNS, target / OUTCOMES)
+    write_contract_csv(result.replays, REPLAY_COLUMNS, target / REPLAYS)
     manifest = {
         "parameters": result.parameters,
         "rule_sets": result.rule_sets,
@@ -460,27 +399,29 @@ def write_result(result: BacktestResult, target: Path) -> Path:
             "replays": len(result.replays),
         },
     }
-    (target / "backtest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    (target / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     result.result_dir = target
     return target
 
 
 def read_result(result_dir: Path) -> BacktestResult:
-    """A result folder read back (what the report module gets): dates as dates, flags as ints."""
-    manifest = json.loads((result_dir / "backtest.json").read_text(encoding="utf-8"))
+    """A result folder read back as a BacktestResult (dates as dates, flags as ints), through the same reader as
+    the report (result_files.py)."""
+    manifest = read_manifest(result_dir)
 
     def read(name: str, dates: list[str]) -> pd.DataFrame:
-        frame = pd.read_csv(result_dir / name, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        frame = read_table(result_dir, name)
+        assert frame is not None
         for column in dates:
             frame[column] = pd.to_datetime(frame[column]).dt.date
         return frame
 
-    alerts, below_c = read("alerts.csv", ["as_of"]), read("below_c.csv", ["as_of"])
+    alerts, below_c = read(ALERTS, ["as_of"]), read(BELOW_C, ["as_of"])
     for frame in (alerts, below_c):
         for column in ("score", "economic_only", "known_case", "suppressed"):
             frame[column] = frame[column].astype(int)
-    outcomes = read("outcomes.csv", ["outcome_date", "first_seen"])
-    replays = read("replays.csv", ["as_of", "horizon_end"])
+    outcomes = read(OUTCOMES, ["outcome_date", "first_seen"])
+    replays = read(REPLAYS, ["as_of", "horizon_end"])
     replays["children"] = replays["children"].astype(int)
     replays["alerts"] = replays["alerts"].astype(int)
     replays["horizon_complete"] = replays["horizon_complete"] == "True"

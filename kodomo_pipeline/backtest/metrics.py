@@ -36,9 +36,7 @@ Definitions (the same everywhere; `h` = the horizon, T = a replay date of one ru
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -48,32 +46,31 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from kodomo_pipeline.datemath import months_before
+from kodomo_pipeline.backtest.period import Period
+from kodomo_pipeline.backtest.result_files import (
+    ALERTS,
+    BELOW_C,
+    OUTCOMES,
+    REPLAYS,
+    BacktestFormatError,
+    read_manifest,
+    read_table,
+)
+from kodomo_pipeline.rules.domain import (
+    LEVEL_A_EFFECT,
+    LEVELS,
+    difficulty_names,
+    level_a_override_rules,
+    level_boundaries,
+)
 
 log = logging.getLogger(__name__)
 
-DIFFICULTY_TYPES = ("虐待", "産後うつ", "発達障がい")
 ALL_TYPES = "全種類"  # every difficulty type together (the meeting's whole list)
-LEVEL_SETS: dict[str, tuple[str, ...]] = {"A": ("A",), "A+B": ("A", "B"), "A+B+C": ("A", "B", "C")}
-DEFAULT_LEVELS = {"A": 8, "B": 5, "C": 3}  # rules v1, used when a rule set file cannot be read
+# The level sets the report compares, most urgent first: A, A+B, A+B+C (the rule file's levels).
+LEVEL_SETS: dict[str, tuple[str, ...]] = {"+".join(LEVELS[: i + 1]): LEVELS[: i + 1] for i in range(len(LEVELS))}
+ALL_LEVELS = "+".join(LEVELS)  # every alert: level ≥ the lowest level
 SWEEP_THRESHOLDS = tuple(range(1, 16))
-ALERT_COLUMNS = (
-    "rule_set",
-    "as_of",
-    "subject_key",
-    "subject_type",
-    "difficulty_type",
-    "level",
-    "score",
-    "indicators",
-    "economic_only",
-)
-OUTCOME_COLUMNS = ("subject_key", "subject_type", "difficulty_type", "outcome_date", "source")
-REPLAY_COLUMNS = ("rule_set", "as_of", "children", "seconds")
-
-
-class BacktestFormatError(ValueError):
-    """A result folder file is missing or lacks a column the report needs."""
 
 
 class AlertRow(NamedTuple):
@@ -95,8 +92,8 @@ class RuleSetInfo:
     override_rules: frozenset[str]  # rules that set level A whatever the score
 
     def is_override(self, row: AlertRow) -> bool:
-        return row.level == "A" and (
-            row.score < self.levels["A"] or any(r in self.override_rules for r in row.indicators)
+        return row.level == LEVELS[0] and (
+            row.score < self.levels[LEVELS[0]] or any(r in self.override_rules for r in row.indicators)
         )
 
 
@@ -130,28 +127,11 @@ class Backtest:
 
 
 def horizon_end(day: dt.date, horizon: str) -> dt.date:
-    """T + horizon for "6M", "1Y", "26W" or "180D" (months: same day of month, clipped to the month's end)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([DWMY])\s*", str(horizon).upper())
-    if not match:
-        raise BacktestFormatError(f"horizon {horizon!r} is not like 6M, 1Y, 26W or 180D")
-    n, unit = int(match.group(1)), match.group(2)
-    if unit == "D":
-        return day + dt.timedelta(days=n)
-    if unit == "W":
-        return day + dt.timedelta(weeks=n)
-    return months_before(day, -n * (12 if unit == "Y" else 1))
-
-
-def _read_csv(path: Path, columns: Iterable[str], required: bool = True) -> pd.DataFrame | None:
-    if not path.exists():
-        if required:
-            raise BacktestFormatError(f"{path.name} is missing in {path.parent}")
-        return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")  # with or without BOM
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise BacktestFormatError(f"{path.name} lacks column(s) {', '.join(missing)}")
-    return frame
+    """T + horizon for "6M", "1Y", "26W" or "180D" (backtest/period.py, as the engine reads it)."""
+    try:
+        return Period.parse(horizon).after(day)
+    except ValueError as exc:
+        raise BacktestFormatError(f"horizon {exc}") from None
 
 
 def _date(value: str) -> dt.date:
@@ -176,8 +156,8 @@ def _resolve(file: str, result_dir: Path) -> Path | None:
 
 def _rule_set_info(entry: dict[str, Any], result_dir: Path) -> RuleSetInfo:
     """Level boundaries and override rules: from the entry (`levels`, `override_rules`: what was in force, town
-    overrides included), else the rule set file, else rules v1."""
-    levels, overrides = dict(DEFAULT_LEVELS), set()
+    overrides included), else the rule set file, else the shared rule file (rules/risk_rules_v1.yaml)."""
+    levels, overrides = level_boundaries(), set()
     path = _resolve(str(entry.get("file") or ""), result_dir)
     if path is not None:
         try:
@@ -188,16 +168,18 @@ def _rule_set_info(entry: dict[str, Any], result_dir: Path) -> RuleSetInfo:
                 if isinstance(spec, dict) and "min_score" in spec:
                     levels[level] = int(spec["min_score"])
             for rule_id, rule in (data.get("rules") or {}).items():
-                if isinstance(rule, dict) and str(rule.get("effect") or "").startswith("level_A"):
+                if isinstance(rule, dict) and str(rule.get("effect") or "").startswith(LEVEL_A_EFFECT):
                     overrides.add(rule_id)
         except Exception as exc:  # a broken file must not stop the report; the defaults are said in the log
-            log.warning("rule set file %s unreadable (%s); using the v1 level boundaries", path.name, exc)
+            log.warning(
+                "rule set file %s unreadable (%s); using the shared rule file's level boundaries", path.name, exc
+            )
     for level, value in (entry.get("levels") or {}).items():
         levels[level] = int(value["min_score"] if isinstance(value, dict) else value)
     if "override_rules" in entry:
         overrides = {str(r) for r in entry["override_rules"] or []}
     elif not overrides and path is None:
-        overrides = {"R13"}  # rules v1: 自傷念慮 makes 産後うつ level A whatever the score
+        overrides = set(level_a_override_rules())  # the shared rule file's (R13 in v1)
     return RuleSetInfo(
         str(entry["name"]), str(entry.get("version") or ""), str(entry.get("file") or ""), levels, frozenset(overrides)
     )
@@ -225,15 +207,12 @@ def _alert_rows(frame: pd.DataFrame) -> dict[tuple[str, dt.date], list[AlertRow]
 def load(result_dir: Path) -> Backtest:
     """Read a result folder. Raises BacktestFormatError naming the file and column when something is missing."""
     result_dir = Path(result_dir)
-    meta_path = result_dir / "backtest.json"
-    if not meta_path.exists():
-        raise BacktestFormatError(f"backtest.json is missing in {result_dir}")
-    meta = json.loads(meta_path.read_text(encoding="utf-8-sig"))
+    meta = read_manifest(result_dir)
     params = meta.get("parameters") if isinstance(meta.get("parameters"), dict) else meta
-    alerts = _read_csv(result_dir / "alerts.csv", ALERT_COLUMNS)
-    outcomes = _read_csv(result_dir / "outcomes.csv", OUTCOME_COLUMNS)
-    replays = _read_csv(result_dir / "replays.csv", REPLAY_COLUMNS)
-    below = _read_csv(result_dir / "below_c.csv", ALERT_COLUMNS, required=False)
+    alerts = read_table(result_dir, ALERTS)
+    outcomes = read_table(result_dir, OUTCOMES)
+    replays = read_table(result_dir, REPLAYS)
+    below = read_table(result_dir, BELOW_C, required=False)
     assert alerts is not None and outcomes is not None and replays is not None
 
     entries = [e if isinstance(e, dict) else {"name": str(e)} for e in meta.get("rule_sets") or []]
@@ -273,7 +252,7 @@ def load(result_dir: Path) -> Backtest:
         if column in alerts.columns:
             for rule_set, values in alerts.groupby("rule_set")[column]:
                 flags.setdefault(str(rule_set), {})[column] = int(sum(_flag(v) for v in values))
-    types = tuple(dict.fromkeys([*DIFFICULTY_TYPES, *alerts["difficulty_type"], *outcomes["difficulty_type"]]))
+    types = tuple(dict.fromkeys([*difficulty_names(), *alerts["difficulty_type"], *outcomes["difficulty_type"]]))
     return Backtest(
         result_dir=result_dir,
         meta=meta,
@@ -580,7 +559,7 @@ def compute(bt: Backtest | Path) -> Metrics:
         for dtype in (*bt.types, ALL_TYPES):
             for name, members in LEVEL_SETS.items():
                 levels.append(ev.figures(rs, dtype, name, lambda r, m=members: r.level in m))
-        sweep_from[rs.name] = 1 if bt.below_c is not None else max(1, rs.levels["C"])
+        sweep_from[rs.name] = 1 if bt.below_c is not None else max(1, rs.levels[LEVELS[-1]])
         for dtype in bt.types:
             for t in SWEEP_THRESHOLDS:
                 sweep.append(
@@ -762,21 +741,25 @@ def headline_of(metrics: Metrics) -> dict[str, Any]:
     bt = metrics.backtest
     rule_sets = []
     for rs in bt.rule_sets:
-        whole = metrics.level(rs.name, ALL_TYPES, "A+B+C")
+        whole = metrics.level(rs.name, ALL_TYPES, ALL_LEVELS)
         by_type = {}
         for dtype in bt.types:
-            f = metrics.level(rs.name, dtype, "A+B+C")
+            f = metrics.level(rs.name, dtype, ALL_LEVELS)
             by_type[dtype] = {
                 "precision": _round(f.precision, 3),
                 "recall": _round(f.recall, 3),
                 "alerts_per_100_children": _round(f.alerts_per_100, 2),
                 "alerts": f.alerts,
+                "alerts_evaluated": f.evaluated_alerts,  # on replay dates whose horizon is complete
+                "alerts_with_outcome": f.true_positives,
                 "outcomes": f.positives,
+                "outcomes_caught": f.caught,
             }
         rule_sets.append(
             {
                 "rule_set": rs.name,
                 "version": rs.version,
+                "alerts": whole.alerts,
                 "replays": whole.replays,
                 "replays_evaluated": whole.evaluated_replays,
                 "alerts_per_100_children": _round(whole.alerts_per_100, 2),
@@ -791,7 +774,10 @@ def headline_of(metrics: Metrics) -> dict[str, Any]:
         "to": bt.parameters.get("to"),
         "every": bt.parameters.get("every"),
         "horizon": bt.horizon,
-        "level": ">=C",
+        "level": f">={LEVELS[-1]}",
         "pooled_over_replay_dates": True,
+        "replays": len({day for days in bt.dates.values() for day in days}),
+        "outcomes": len(bt.outcomes),
+        "outcomes_by_type": {dtype: sum(o[2] == dtype for o in bt.outcomes) for dtype in bt.types},
         "rule_sets": rule_sets,
     }

@@ -21,15 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kodomo_pipeline.config.errors import ConfigError, validate_model
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.paths import config_root
-from kodomo_pipeline.rules.ruleset import read_rules_yaml
+from kodomo_pipeline.rules.domain import TYPE_CODES, record_key_sql, type_name
+from kodomo_pipeline.rules.ruleset import TypeCode, read_rules_yaml
 from kodomo_pipeline.storage.ingest_tables import valid_table
 from kodomo_pipeline.storage.snapshots import has_table
 
-TypeCode = Literal["AB", "PP", "DD"]
-TYPE_NAMES = {"AB": "虐待", "PP": "産後うつ", "DD": "発達障がい"}
 CROSSWALK = "crosswalk"
-# The source key the 名寄せ gives a record of a feed without resident ID (linkage/inputs.py).
-SOURCE_KEY_SQL = {"gakko_meibo": "student_no", "toen": "facility || ':' || pupil_no"}
 OUTCOME_COLUMNS = ["resident_id", "subject_type", "type_code", "difficulty_type", "outcome_date", "source",
                    "first_seen"]  # fmt: skip
 
@@ -61,7 +58,7 @@ class OutcomeEvent(_Strict):
     person: str | None = None
     row_key: tuple[str, ...] = ()
     of: Literal["subject", "mother"] = "subject"
-    alert_types: tuple[TypeCode, ...] = ("AB", "PP", "DD")
+    alert_types: tuple[TypeCode, ...] = TYPE_CODES  # every type of the rule file unless narrowed
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OutcomeEvent:
@@ -94,7 +91,7 @@ def _check_columns(path: Path, code: str, event_id: str, event: OutcomeEvent, fe
         wanted = "date" if key == "date" else "resident_id"
         if columns[column].type != wanted:
             raise ConfigError(path, f"{where}.{key}", f"{column!r} is not a {wanted} column")
-    if event.person == CROSSWALK and event.feed not in SOURCE_KEY_SQL:
+    if event.person == CROSSWALK and not feeds[event.feed].record_key:  # assets/<feed>.yaml
         raise ConfigError(path, f"{where}.person", f"{event.feed} is not linked by 名寄せ; name a resident ID column")
     for column in event.row_key:
         if column not in columns:
@@ -164,7 +161,7 @@ def _dated(con: duckdb.DuckDBPyConnection, event: OutcomeEvent, until: dt.date) 
 def _first_seen(con: duckdb.DuckDBPyConnection, event: OutcomeEvent, until: dt.date) -> pd.DataFrame:
     where, params = _where_sql(event)
     key = ", ".join(f'"{column}"' for column in event.row_key)
-    person = f"CAST({SOURCE_KEY_SQL[event.feed]} AS VARCHAR)" if event.person == CROSSWALK else f'"{event.person}"'
+    person = f"CAST({record_key_sql(event.feed)} AS VARCHAR)" if event.person == CROSSWALK else f'"{event.person}"'
     table = valid_table(event.feed)
     # With a `date` column, a row that is new in its first snapshot happened on that date; a row that was there
     # before and changed happened at some point since the previous snapshot, so the snapshot's date stands.
@@ -253,7 +250,7 @@ def read_outcomes(
                 days = pd.to_datetime(found["outcome_date"]).dt.date
                 found = found[(days > since) & (days <= until)]
             if len(found):
-                frames.append(found.assign(type_code=code, difficulty_type=TYPE_NAMES[code], source=event_id))
+                frames.append(found.assign(type_code=code, difficulty_type=type_name(code), source=event_id))
     if not frames:
         return pd.DataFrame(columns=OUTCOME_COLUMNS), not_linked
     outcomes = pd.concat(frames, ignore_index=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,18 +61,22 @@ def copy_town_database(town: TownConfig, root: Path, target: Path) -> None:
 
 
 def _staging_links(inbox: Path, work: Path, town: TownConfig, until: dt.date) -> TownPaths:
-    """An inbox of symbolic links to the history files (a failing file moves the link, never the original) and an
-    archive of links too (`archive_links`), so that ingestion copies nothing; links are allowed in this inbox only."""
-    paths = TownPaths(
-        inbox=work / "inbox", archive=work / "archive", failed=work / "failed", archive_links=True, links_allowed=True
-    )
+    """An inbox of hard links to the history files (a failing file moves the link, never the original) and an
+    archive of links (`archive_links`), so that ingestion copies nothing. Hard, not symbolic: the inbox scan
+    refuses symlinks (ingest/inbox_scan.py); a copy only where the history is on another file system."""
+    paths = TownPaths(inbox=work / "inbox", archive=work / "archive", failed=work / "failed", archive_links=True)
     for snap in list_snapshots(inbox, set(town.feeds)):
         if snap.extract_date > until:
             continue
         link = paths.inbox / snap.file_name
         link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(snap.path.resolve())
+        if link.is_symlink():  # staged by an earlier version of the backtest
+            link.unlink()
+        if not link.exists():
+            try:
+                os.link(snap.path, link)
+            except OSError:
+                shutil.copy2(snap.path, link)
     return paths
 
 
@@ -83,11 +89,12 @@ def ingest_history(
     that feed stays in force, as in production).
     """
     paths = _staging_links(inbox, work, town, until)
-    dates = sorted({snap.extract_date for snap in list_snapshots(paths.inbox, set(town.feeds), allow_links=True)})
+    town = town.model_copy(update={"inbox_settle_seconds": 0.0})  # staged files are complete: nothing to wait for
+    dates = sorted({snap.extract_date for snap in list_snapshots(paths.inbox, set(town.feeds))})
     counts = {"ingested": 0, "already_ingested": 0, "failed": 0}
     for day in dates:
         run_id = f"backtest-ingest-{day:%Y%m%d}"
-        for snap in list_snapshots(paths.inbox, set(town.feeds), allow_links=True):
+        for snap in list_snapshots(paths.inbox, set(town.feeds)):
             if snap.extract_date != day:
                 continue
             try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kodomo_pipeline.backtest.metrics import (
+    ALL_LEVELS,
     ALL_TYPES,
     LEVEL_SETS,
     SWEEP_THRESHOLDS,
@@ -32,12 +33,22 @@ from kodomo_pipeline.backtest.metrics import (
     metrics_frame,
 )
 from kodomo_pipeline.reports import render_template
+from kodomo_pipeline.rules.domain import LEVELS, type_name
 
 log = logging.getLogger(__name__)
 
 PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#555555")
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "4 4", "1 2")  # rule sets apart without colour too (printed in grey)
-LEVEL_SET_WORDS = {"A": ("A のみ", "level A"), "A+B": ("B 以上", "A+B"), "A+B+C": ("C 以上（全アラート）", "A+B+C")}
+
+
+def _level_set_words(name: str, members: tuple[str, ...]) -> tuple[str, str]:
+    """A level set in words (Japanese, English): "A のみ", "B 以上", "C 以上（全アラート）"."""
+    if len(members) == 1:
+        return f"{members[0]} のみ", f"level {members[0]}"
+    return f"{members[-1]} 以上" + ("（全アラート）" if len(members) == len(LEVELS) else ""), name
+
+
+LEVEL_SET_WORDS = {name: _level_set_words(name, members) for name, members in LEVEL_SETS.items()}
 SUBJECT_TYPE_WORDS = {"child": "子ども", "expectant_mother": "妊婦"}
 
 
@@ -236,16 +247,13 @@ def _cell(f: Figures) -> dict[str, str]:
 # the page
 
 
-TYPE_CODES = {"AB": "虐待", "PP": "産後うつ", "DD": "発達障がい"}
-
-
 def _outcome_events(events: Any) -> list[tuple[str, str]]:
     """The engine's `outcome_events` ({AB: {id: name}}) as (type, names in words) for the page."""
     if not isinstance(events, dict):
         return []
     return [
         (
-            TYPE_CODES.get(code, str(code)),
+            type_name(str(code)),
             "、".join(str(v) for v in (names.values() if isinstance(names, dict) else [])),
         )
         for code, names in events.items()
@@ -275,21 +283,21 @@ def _context(metrics: Metrics) -> dict[str, Any]:
             "適中率（C以上）",
             "precision, level ≥ C",
             types,
-            [(n, [metrics.level(n, t, "A+B+C").precision for t in types]) for n in names],
+            [(n, [metrics.level(n, t, ALL_LEVELS).precision for t in types]) for n in names],
             True,
         ),
         bar_chart(
             "捕捉率（C以上）",
             "recall, level ≥ C",
             types,
-            [(n, [metrics.level(n, t, "A+B+C").recall for t in types]) for n in names],
+            [(n, [metrics.level(n, t, ALL_LEVELS).recall for t in types]) for n in names],
             True,
         ),
         bar_chart(
             "子ども100人あたりのアラート数（C以上）",
             "alerts per 100 children, level ≥ C",
             types,
-            [(n, [metrics.level(n, t, "A+B+C").alerts_per_100 for t in types]) for n in names],
+            [(n, [metrics.level(n, t, ALL_LEVELS).alerts_per_100 for t in types]) for n in names],
             False,
         ),
     ]
@@ -301,7 +309,7 @@ def _context(metrics: Metrics) -> dict[str, Any]:
     def over_time(attr: str) -> list[tuple[str, list[float | None]]]:
         lines = []
         for n in names:
-            by = {d.as_of: getattr(d, attr) for d in metrics.level(n, ALL_TYPES, "A+B+C").by_date}
+            by = {d.as_of: getattr(d, attr) for d in metrics.level(n, ALL_TYPES, ALL_LEVELS).by_date}
             lines.append((n, [by.get(d) for d in all_dates]))
         return lines
 
@@ -322,7 +330,7 @@ def _context(metrics: Metrics) -> dict[str, Any]:
     for dtype in types:
         marks = []
         for k, rs in enumerate(bt.rule_sets):
-            for level in ("C", "B", "A"):
+            for level in reversed(LEVELS):
                 t = rs.levels.get(level)
                 if t in thresholds:
                     marks.append((thresholds.index(t), level, PALETTE[k % len(PALETTE)]))
@@ -391,8 +399,8 @@ def _context(metrics: Metrics) -> dict[str, Any]:
         "headline": [
             {
                 "name": n,
-                "rows": [{"type": t, **_cell(metrics.level(n, t, "A+B+C"))} for t in types],
-                "all": _cell(metrics.level(n, ALL_TYPES, "A+B+C")),
+                "rows": [{"type": t, **_cell(metrics.level(n, t, ALL_LEVELS))} for t in types],
+                "all": _cell(metrics.level(n, ALL_TYPES, ALL_LEVELS)),
             }
             for n in names
         ],

@@ -58,6 +58,8 @@ class FeedSpec(_Strict):
     record_scope: str | None = None  # 記録範囲: whose records the feed holds (個人情報ファイル簿)
     collection: str | None = None  # 収集方法: how the town receives it (個人情報ファイル簿)
     subject_key: str | None
+    # A feed without resident ID: the columns that name one of its records (the 名寄せ's source_key, joined by ":").
+    record_key: tuple[str, ...] = ()
     unique: tuple[str, ...] = ()
     columns: dict[str, ColumnSpec]
     row_checks: tuple[RowCheck, ...] = ()
@@ -72,6 +74,9 @@ class FeedSpec(_Strict):
             for name in (check.column, check.other):
                 if name not in known:
                     raise ValueError(f"row_checks names unknown column {name!r}")
+        for name in self.record_key:
+            if name not in known:
+                raise ValueError(f"record_key names unknown column {name!r}")
         if self.subject_key is not None and self.subject_key not in known:
             raise ValueError(f"subject_key names unknown column {self.subject_key!r}")
         return self

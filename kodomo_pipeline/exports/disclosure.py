@@ -23,11 +23,12 @@ from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.privacy.audit import record_access
 from kodomo_pipeline.privacy.profiles import WATCH, DisclosureProfile, load_profiles
 from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
+from kodomo_pipeline.rules.domain import LEVELS, record_key_sql
 from kodomo_pipeline.storage.ingest_tables import read_frame
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 PERSON_FIELDS = ["name_kanji", "name_kana", "birth_date", "sex", "address", "age"]
-LEVEL_ORDER = {"A": 0, "B": 1, "C": 2}
+LEVEL_ORDER = {level: rank for rank, level in enumerate(LEVELS)}  # most urgent first
 _UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\s]+')
 
 
@@ -82,13 +83,14 @@ def _enrolment(con: duckdb.DuckDBPyConnection, feed: str, asof: dt.date) -> tupl
         return pd.DataFrame(columns=["resident_id", "facility", "school", "grade"]), []
     if feed == "toen":
         records = f"""
-            SELECT facility, NULL AS school, NULL AS grade, facility || ':' || pupil_no AS source_key, month
+            SELECT facility, NULL AS school, NULL AS grade, {record_key_sql("toen")} AS source_key, month
             FROM ({current_rows_sql("toen")}) WHERE month <= ?
             QUALIFY month = max(month) OVER (PARTITION BY facility)"""
         params: list = [asof, asof]
         unit = "facility"
     else:
-        records = f"""SELECT NULL AS facility, school, grade, student_no AS source_key, NULL::DATE AS month
+        records = f"""SELECT NULL AS facility, school, grade, {record_key_sql("gakko_meibo")} AS source_key,
+                      NULL::DATE AS month
                       FROM ({current_rows_sql("gakko_meibo")})"""
         params = [asof]
         unit = "school"

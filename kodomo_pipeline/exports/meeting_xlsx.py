@@ -36,9 +36,16 @@ from openpyxl.worksheet.worksheet import Worksheet
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.exports.alerts import EXPORTED_ALERTS, MEETING_ORDER, MEETING_PURPOSE
 from kodomo_pipeline.exports.csvfile import neutralise_formula
-from kodomo_pipeline.exports.operator_summary import DIFFICULTY_TYPES, LEVELS
+from kodomo_pipeline.exports.operator_summary import LEVELS
 from kodomo_pipeline.privacy.audit import record_access
-from kodomo_pipeline.rules.ruleset import Level
+from kodomo_pipeline.rules.domain import (
+    LEVEL_A_EFFECT,
+    difficulty_types,
+    level_a_override_rules,
+    level_above,
+    override_sentence,
+)
+from kodomo_pipeline.rules.ruleset import Level, load_base_rules
 from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.fallback import describe_fallback
@@ -267,10 +274,11 @@ def _decided_sheet(
 def _counts_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
     """Level × difficulty type with totals, then the changes and the rule set the list was judged under."""
     table = summary["by_level_and_type"]
+    kinds = list(summary["by_type"])  # the rule file's difficulty types, as operator_summary counted them
     rows: list[list[object]] = [
-        [level, *(table[level][kind] for kind in DIFFICULTY_TYPES), summary["by_level"][level]] for level in LEVELS
+        [level, *(table[level][kind] for kind in kinds), summary["by_level"][level]] for level in LEVELS
     ]
-    rows.append(["計", *(summary["by_type"][kind] for kind in DIFFICULTY_TYPES), summary["alerts"]])
+    rows.append(["計", *(summary["by_type"][kind] for kind in kinds), summary["alerts"]])
     rows += [
         [],
         ["新規", summary["new"]],
@@ -280,9 +288,9 @@ def _counts_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
         ["判定基準の版", summary["rule_set_version"]],
         ["基準日", summary["as_of"]],
     ]
-    _write_table(sheet, ["レベル", *DIFFICULTY_TYPES, "計"], rows)
+    _write_table(sheet, ["レベル", *kinds, "計"], rows)
     sheet.column_dimensions["A"].width = 20
-    for index in range(2, len(DIFFICULTY_TYPES) + 3):
+    for index in range(2, len(kinds) + 3):
         sheet.column_dimensions[get_column_letter(index)].width = 12
 
 
@@ -313,16 +321,33 @@ def _gaps_sheet(sheet: Worksheet, summary: Mapping[str, Any]) -> None:
 
 
 def _score_range(levels: Mapping[str, Level], level: str) -> str:
-    above = {"A": None, "B": "A", "C": "B"}[level]
+    above = level_above(level)
     low = levels[level].min_score
     return f"{low}点以上" if above is None else f"{low}〜{levels[above].min_score - 1}点"
 
 
-def _note_sheet(sheet: Worksheet, levels: Mapping[str, Level]) -> None:
+def _level_a_overrides(con: duckdb.DuckDBPyConnection) -> str:
+    """The level-A overrides (R13 in v1) in words: from the `rule_set` table of the run (the rule set in force,
+    town overrides included), else from the shared rule file."""
+    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'rule_set'"
+    columns = {row[0] for row in con.execute(query).fetchall()}
+    if {"rule_id", "name", "enabled", "effect"} <= columns:
+        rows = con.execute(
+            "SELECT rule_id, name, effect FROM rule_set WHERE enabled AND starts_with(effect, ?)", [LEVEL_A_EFFECT]
+        ).fetchall()
+        overrides = {rule_id: (name, effect.removeprefix(LEVEL_A_EFFECT)) for rule_id, name, effect in rows}
+    else:
+        base = load_base_rules()
+        found = level_a_override_rules(base)
+        overrides = {rule_id: (base.rules[rule_id].name, code) for rule_id, code in found.items()}
+    return override_sentence(overrides, difficulty_types())
+
+
+def _note_sheet(sheet: Worksheet, levels: Mapping[str, Level], overrides: str) -> None:
     rows: list[list[object]] = [[level, levels[level].meaning, _score_range(levels, level)] for level in LEVELS]
     rows += [
         [],
-        ["", "C未満はアラートになりません。産後うつの自傷念慮（R13）は点数にかかわらずレベルAです。"],
+        ["", f"{LEVELS[-1]}未満はアラートになりません。{overrides}"],
         ["", "未連携の項目は、この町にそのデータがないため判定できなかった項目です（リスクなしではありません）。"],
         ["", "要対協 継続: 要保護児童対策地域協議会に登録中（継続）のケースです。"],
         ["", "このリストは判定基準による提案です。支援の要否は会議で判断します。"],
@@ -351,7 +376,7 @@ def export_meeting_xlsx(
     workbook.active.title = LIST_SHEET
     _list_sheet(workbook.active, meeting_rows(con, asof), town, asof)
     _counts_sheet(workbook.create_sheet(COUNTS_SHEET), summary)
-    _note_sheet(workbook.create_sheet(NOTE_SHEET), levels)
+    _note_sheet(workbook.create_sheet(NOTE_SHEET), levels, _level_a_overrides(con))
     _gaps_sheet(workbook.create_sheet(GAPS_SHEET), summary)
     if (layout := decision_layout(town)) is not None:
         _decided_sheet(workbook.create_sheet(DECIDED_SHEET), decisions_in_force(con, asof), town, layout, asof)

@@ -13,11 +13,11 @@ from typing import Any
 import duckdb
 
 from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
+from kodomo_pipeline.rules.domain import LEVELS, difficulty_names
 from kodomo_pipeline.storage.fallback import describe_fallback, failed_feeds
 from kodomo_pipeline.storage.ingest_tables import fetch_one
 
-LEVELS = ("A", "B", "C")
-DIFFICULTY_TYPES = ("虐待", "産後うつ", "発達障がい")
+__all__ = ["LEVELS", "operator_summary", "summary_markdown"]
 CHANGES = ("新規", "上昇", "継続", "低下")
 
 
@@ -37,6 +37,7 @@ def operator_summary(con: duckdb.DuckDBPyConnection, asof: dt.date) -> dict[str,
     def total(**match: object) -> int:
         return sum(row["n"] for row in shown if all(row[key] == value for key, value in match.items()))
 
+    kinds = difficulty_names()  # the rule file's types, in its order
     alerts = total()
     economic_only = total(economic_only=True)
     not_linked = con.execute(
@@ -47,10 +48,8 @@ def operator_summary(con: duckdb.DuckDBPyConnection, asof: dt.date) -> dict[str,
         "rule_set_version": fetch_one(con, "SELECT min(version) FROM rule_set")[0],
         "alerts": alerts,
         "by_level": {level: total(level=level) for level in LEVELS},
-        "by_type": {kind: total(difficulty=kind) for kind in DIFFICULTY_TYPES},
-        "by_level_and_type": {
-            level: {kind: total(level=level, difficulty=kind) for kind in DIFFICULTY_TYPES} for level in LEVELS
-        },
+        "by_type": {kind: total(difficulty=kind) for kind in kinds},
+        "by_level_and_type": {level: {kind: total(level=level, difficulty=kind) for kind in kinds} for level in LEVELS},
         "by_change": {change: total(change=change) for change in CHANGES},
         "new": total(change="新規"),
         "raised": total(change="上昇"),
@@ -70,11 +69,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
     by_type = summary["by_type"]
-    lines = [row("level", *DIFFICULTY_TYPES, "total"), row(*["---"] * (len(DIFFICULTY_TYPES) + 2))]
+    kinds = list(by_type)  # the types the summary counted (the rule file's)
+    lines = [row("level", *kinds, "total"), row(*["---"] * (len(kinds) + 2))]
     for level in LEVELS:
         counts = summary["by_level_and_type"][level]
-        lines.append(row(level, *(counts[kind] for kind in DIFFICULTY_TYPES), summary["by_level"][level]))
-    lines.append(row("total", *(by_type[kind] for kind in DIFFICULTY_TYPES), summary["alerts"]))
+        lines.append(row(level, *(counts[kind] for kind in kinds), summary["by_level"][level]))
+    lines.append(row("total", *(by_type[kind] for kind in kinds), summary["alerts"]))
     not_linked = ", ".join(f"{rule_id} {name}" for rule_id, name in summary["not_linked_rules"].items()) or "none"
     lines += [
         "",

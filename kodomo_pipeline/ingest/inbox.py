@@ -36,30 +36,24 @@ def parse_snapshot_name(path: Path) -> Snapshot | None:
     return Snapshot(match["feed"], extract, path)
 
 
-def list_snapshots(inbox: Path, feeds: set[str] | None = None, allow_links: bool = False) -> list[Snapshot]:
-    """Every snapshot file in the inbox (not in subfolders, not a link, nothing resolving outside), oldest first.
-
-    `allow_links` only for a folder the pipeline itself filled with links (the backtest's staging inbox)."""
+def list_snapshots(inbox: Path, feeds: set[str] | None = None) -> list[Snapshot]:
+    """Every snapshot file in the inbox (not in subfolders, not a link, nothing resolving outside), oldest first."""
     from kodomo_pipeline.ingest.inbox_scan import is_safe_inbox_file  # it names files with this module's parser
 
     if not inbox.is_dir():
         return []
     resolved = inbox.resolve()
     found = [
-        snap
-        for path in inbox.iterdir()
-        if (snap := parse_snapshot_name(path)) and (allow_links or is_safe_inbox_file(path, resolved))
+        snap for path in inbox.iterdir() if (snap := parse_snapshot_name(path)) and is_safe_inbox_file(path, resolved)
     ]
     if feeds is not None:
         found = [snap for snap in found if snap.feed in feeds]
     return sorted(found, key=lambda snap: (snap.extract_date, snap.feed, snap.path.suffix))
 
 
-def newest_snapshot(inbox: Path, feed: str, asof: dt.date | None = None, allow_links: bool = False) -> Snapshot | None:
+def newest_snapshot(inbox: Path, feed: str, asof: dt.date | None = None) -> Snapshot | None:
     """The current snapshot of a feed: the newest extract dated on or before the as-of date."""
-    candidates = [
-        snap for snap in list_snapshots(inbox, {feed}, allow_links) if asof is None or snap.extract_date <= asof
-    ]
+    candidates = [snap for snap in list_snapshots(inbox, {feed}) if asof is None or snap.extract_date <= asof]
     return candidates[-1] if candidates else None
 
 

@@ -49,7 +49,6 @@ class TownPaths:
     archive: Path
     failed: Path
     archive_links: bool = False  # the backtest's scratch archive: links to its immutable history files
-    links_allowed: bool = False  # only the backtest's own staging inbox of links to history files
 
     @classmethod
     def for_town(cls, town: TownConfig, root: Path, inbox: Path | None = None) -> TownPaths:
@@ -173,7 +172,7 @@ def ingest_raw(
     tables.ensure_feed_tables(con, layout.spec)
     tables.discard_unfinished(con, feed)
     settings = ingestion_settings(town.town, feed)
-    snapshot = newest_snapshot(paths.inbox, feed, asof, paths.links_allowed)
+    snapshot = newest_snapshot(paths.inbox, feed, asof)
     if snapshot is None:
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")

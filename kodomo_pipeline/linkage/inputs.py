@@ -23,6 +23,7 @@ from kodomo_pipeline.linkage.normalize import (
     kanji_key,
     split_name,
 )
+from kodomo_pipeline.rules.domain import record_key_values
 from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
@@ -191,10 +192,10 @@ def build_link_records(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.Data
                 QUALIFY row_number() OVER (PARTITION BY facility, pupil_no ORDER BY month DESC, _row) = 1""",
             [asof, asof],
         )
-        frames.append(toen.assign(feed="toen", source_key=toen["facility"] + ":" + toen["pupil_no"]))
+        frames.append(toen.assign(feed="toen", source_key=record_key_values(toen, "toen")))
     if has_table(con, valid_table("gakko_meibo")):
         school = read_frame(con, current_rows_sql("gakko_meibo"), [asof])
-        frames.append(school.assign(feed="gakko_meibo", source_key=school["student_no"]))
+        frames.append(school.assign(feed="gakko_meibo", source_key=record_key_values(school, "gakko_meibo")))
     columns = [
         "feed",
         "source_key",

@@ -63,7 +63,7 @@ class BacktestConfig(Config):
 def replay_window(town: TownConfig, root: Path, config: BacktestConfig) -> tuple[dt.date, dt.date]:
     """The dates the run config names, else the last DEFAULT_MONTHS whose horizon has passed (Materialize in the
     UI with no config backtests the town's own history)."""
-    from kodomo_pipeline.backtest.engine import Period
+    from kodomo_pipeline.backtest.period import Period
     from kodomo_pipeline.storage.snapshots import newest_extract
     from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -97,13 +97,12 @@ def _metadata(result, report: Path) -> dict:
         "result_dir": MetadataValue.path(str(result.result_dir)),
         "notes": MetadataValue.md("\n".join(f"- {line}" for line in result.notes)),
     }
-    for info in result.rule_sets:
-        by_type = figures.get(info["name"], {}).get("by_type", {})
-        metadata[f"{info['name']}_headline"] = MetadataValue.json(by_type)
-        for kind, values in by_type.items():
+    for entry in figures["rule_sets"]:  # the report's figures (level ≥ C, pooled over replay dates)
+        metadata[f"{entry['rule_set']}_headline"] = MetadataValue.json(entry["by_type"])
+        for kind, values in entry["by_type"].items():
             for name in ("precision", "recall"):
                 if values[name] is not None:
-                    metadata[f"{info['name']}_{kind}_{name}"] = float(values[name])
+                    metadata[f"{entry['rule_set']}_{kind}_{name}"] = float(values[name])
     metadata["report"] = MetadataValue.path(str(report))
     return metadata
 

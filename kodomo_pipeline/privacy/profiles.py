@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kodomo_pipeline.config.errors import ConfigError, load_folder, read_yaml, validate_model
 from kodomo_pipeline.config.paths import config_root
+from kodomo_pipeline.rules.ruleset import LevelName
 
 # The columns an export can carry: from the alert, and about its subject (registry at T, enrolment, profile).
 ALERT_COLUMNS = (
@@ -75,7 +76,7 @@ class ColumnRule(_Strict):
 
 
 class Subjects(_Strict):
-    levels: tuple[Literal["A", "B", "C"], ...] = Field(min_length=1)
+    levels: tuple[LevelName, ...] = Field(min_length=1)
     subject_types: tuple[Literal["child", "expectant_mother"], ...] = Field(min_length=1)
     enrolled_in: Literal["toen", "gakko_meibo"] | None = None
 

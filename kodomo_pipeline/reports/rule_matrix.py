@@ -18,11 +18,19 @@ from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.coverage import linked_rules
+from kodomo_pipeline.rules.domain import LEVELS, overridden_type
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet, RuleSetFile
 from kodomo_pipeline.storage.snapshots import has_table
 
 SUBJECT_WORDS = {"child": "子ども", "expectant_mother": "妊婦"}
-EFFECT_WORDS = {"known_case": "要対協登録中の表示（点数なし）", "level_A_for_PP": "産後うつをレベルAにする"}
+EFFECT_WORDS = {"known_case": "要対協登録中の表示（点数なし）"}
+
+
+def effect_words(rule: Rule, types: dict[str, str]) -> str:
+    """A rule's effect in words; a level-A override names its type as the rule file does."""
+    if (code := overridden_type(rule)) is not None:
+        return f"{types.get(code, code)}をレベル{LEVELS[0]}にする"
+    return EFFECT_WORDS.get(rule.effect or "", "")
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ def rule_rows(rules: RuleSet | RuleSetFile) -> list[dict[str, Any]]:
             "points": {code: rule.points.get(code) for code in rules.difficulty_types},
             "applies_to": "・".join(SUBJECT_WORDS[subject] for subject in rule.applies_to),
             "age": _age(rule),
-            "effect": EFFECT_WORDS.get(rule.effect or "", ""),
+            "effect": effect_words(rule, dict(rules.difficulty_types)),
             "economic": rule.economic,
             "enabled": rule.enabled,
         }

@@ -23,6 +23,7 @@ from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.paths import config_root
 
 TypeCode = Literal["AB", "PP", "DD"]
+LevelName = Literal["A", "B", "C"]  # most urgent first
 MAX_WINDOW_MONTHS = 120
 
 
@@ -98,7 +99,7 @@ class Rule(_Strict):
 class RuleSetFile(_Strict):
     version: str = Field(pattern=r"^v\d+$")
     difficulty_types: dict[TypeCode, str]
-    levels: dict[Literal["A", "B", "C"], Level]
+    levels: dict[LevelName, Level]
     rules: dict[str, Rule]
 
     @field_validator("rules")
