@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.config.feeds import load_feeds
+from kodomo_pipeline.exports.meeting_xlsx import meeting_xlsx_name
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import apply_overrides
@@ -107,7 +108,7 @@ def test_status_and_run_output_name_the_file_and_column(runs: dict, monkeypatch:
 def test_meeting_list_and_privacy_report_say_which_column_is_missing(runs: dict) -> None:
     town = load_towns()[TOWN]
     out = town.output(runs["root"])
-    sheet = load_workbook(out / f"meeting_{ASOF:%Y%m%d}.xlsx")["未連携"]
+    sheet = load_workbook(out / meeting_xlsx_name(town, ASOF))["未連携"]
     reasons = {row[0]: row[2] for row in sheet.iter_rows(min_row=2, values_only=True) if row[0]}
     for rule_id in _expected_unlinked():
         assert f"{FEED}_{ASOF:%Y%m%d}.csv に列「受診日」がありません" in reasons[rule_id]

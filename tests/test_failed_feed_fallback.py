@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 from kodomo_pipeline.cli import EXIT_DEGRADED, main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.exports.disclosure import manifest_path
+from kodomo_pipeline.exports.meeting_xlsx import meeting_xlsx_name
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.storage.snapshots import current_rows_sql
 
@@ -87,8 +88,8 @@ def test_failed_feed_is_judged_from_its_last_good_snapshot(nights: dict) -> None
 
 
 def test_meeting_list_says_which_feed_was_judged_from_an_older_file(nights: dict) -> None:
-    out = load_towns()[TOWN].output(nights["root"])
-    sheet = load_workbook(out / f"meeting_{NIGHT2:%Y%m%d}.xlsx")["未連携"]
+    town = load_towns()[TOWN]
+    sheet = load_workbook(town.output(nights["root"]) / meeting_xlsx_name(town, NIGHT2))["未連携"]
     rows = [row for row in sheet.iter_rows(min_row=2, values_only=True) if row[0] == "取込失敗"]
     assert len(rows) == 1 and rows[0][1] == "seikatsu_hogo"
     assert f"seikatsu_hogo_{NIGHT1:%Y%m%d}.csv" in rows[0][2] and "前回の正常なデータ" in rows[0][2]
@@ -98,6 +99,8 @@ def test_an_essential_feed_fails_the_night_clearly(nights: dict) -> None:
     third = nights["third"]
     assert third.exit_code == 1, third.output
     assert "FAILED" in third.output and "jumin" in third.output and "empty" in third.output
-    out = load_towns()[TOWN].output(nights["root"])
+    town = load_towns()[TOWN]
+    out = town.output(nights["root"])
+    assert (out / meeting_xlsx_name(town, NIGHT2)).exists()  # the names below are the ones a run writes
     assert not (out / f"alerts_{NIGHT3:%Y%m%d}.csv").exists()
-    assert not (out / f"meeting_{NIGHT3:%Y%m%d}.xlsx").exists()
+    assert not (out / meeting_xlsx_name(town, NIGHT3)).exists()

@@ -31,6 +31,7 @@ from dagster import (
 
 from kodomo_pipeline.cli import main
 from kodomo_pipeline.config.towns import load_towns
+from kodomo_pipeline.exports.meeting_xlsx import meeting_xlsx_name
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.run_lock import hold_run, sweep_dead_runs
 from kodomo_pipeline.orchestration.run_scope import ASOF_TAG
@@ -322,7 +323,7 @@ def test_purge_leaves_no_copy_past_its_retention(env_home: Path) -> None:
         path.write_text("x", encoding="utf-8")
     stamp = time.mktime((2019, 4, 1, 0, 0, 0, 0, 0, -1))
     os.utime(env_home / "backtest" / TOWN / "work_old", (stamp, stamp))
-    recent = town.output(env_home) / "meeting_20261126.xlsx"
+    recent = town.output(env_home) / meeting_xlsx_name(town, dt.date(2026, 11, 26))
     assert recent.exists()
     result = purge(town, env_home, dt.date(2021, 4, 1), today=dt.date(2026, 11, 27), policy=load_retention())
     kinds = sorted(copy["kind"] for copy in result.files)
