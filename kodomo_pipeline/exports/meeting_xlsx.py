@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,23 +188,27 @@ def print_setup(sheet: Worksheet, town: TownConfig, asof: dt.date, title: str) -
     sheet.oddFooter.right.text = town.name_ja
 
 
-def _decision_dropdown(sheet: Worksheet, layout: FeedLayout, column: int, last_row: int) -> None:
-    """判定 as a dropdown of the values the taio_kekka contract allows (assets/taio_kekka.yaml)."""
-    allowed = layout.spec.columns["decision"].allowed or ()
+def add_dropdown(sheet: Worksheet, column: int, last_row: int, words: Sequence[str], title: str, prompt: bool) -> None:
+    """A list dropdown on rows 2..last_row of one column; a typed value outside `words` is refused by Excel
+    (ingestion checks it again: the contract's allowed values)."""
     validation = DataValidation(
         type="list",
-        formula1='"' + ",".join(allowed) + '"',
+        formula1='"' + ",".join(words) + '"',
         allow_blank=True,
         showErrorMessage=True,
-        errorTitle="判定",
-        error="一覧から選んでください: " + " / ".join(allowed),
-        promptTitle="判定",
-        prompt=" / ".join(allowed),
-        showInputMessage=True,
+        errorTitle=title,
+        error="一覧から選んでください: " + " / ".join(words),
     )
+    if prompt:
+        validation.promptTitle, validation.prompt, validation.showInputMessage = title, " / ".join(words), True
     letter = get_column_letter(column)
     validation.add(f"{letter}2:{letter}{max(last_row, 2)}")
     sheet.add_data_validation(validation)
+
+
+def _decision_dropdown(sheet: Worksheet, layout: FeedLayout, column: int, last_row: int) -> None:
+    """判定 as a dropdown of the values the taio_kekka contract allows (assets/taio_kekka.yaml)."""
+    add_dropdown(sheet, column, last_row, layout.spec.columns["decision"].allowed or (), "判定", prompt=True)
 
 
 def list_columns(town: TownConfig) -> list[tuple[str, int]]:

@@ -15,10 +15,9 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.exports.meeting_xlsx import HEADER_FILL, print_setup
+from kodomo_pipeline.exports.meeting_xlsx import HEADER_FILL, add_dropdown, print_setup
 
 DECISION_FEED = "meiyose_kekka"
 SHEET = "名寄せ確認"
@@ -47,17 +46,8 @@ def write_meiyose_template_xlsx(template_csv: Path, town: TownConfig, asof: dt.d
         for (body,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
             body.alignment = Alignment(vertical="top")
     words = list(layout.codes_for("decision") or {})
-    column = get_column_letter(header.index(_header_of(canonical, "decision")) + 1)
-    validation = DataValidation(
-        type="list",
-        formula1='"' + ",".join(words) + '"',
-        allow_blank=True,
-        showErrorMessage=True,
-        errorTitle="判定",
-        error="一覧から選んでください: " + " / ".join(words),
-    )
-    validation.add(f"{column}2:{column}{max(len(rows) + 1, 2)}")
-    sheet.add_data_validation(validation)
+    column = header.index(_header_of(canonical, "decision")) + 1
+    add_dropdown(sheet, column, len(rows) + 1, words, "判定", prompt=False)
     sheet.freeze_panes = "A2"
     print_setup(sheet, town, asof, "名寄せ確認 判定記入用")
     path = template_csv.with_suffix(".xlsx")
