@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import resource
@@ -57,3 +58,14 @@ def prepare_town(town_name: str, work: Path, population: int | None, seed: int, 
             ingest_raw(con, town, feed, paths, "benchmark", None)
             validate_feed(con, town, feed, "benchmark")
     return generated
+
+
+def town_parser(doc: str, town: str, population: int | None, town_help: str | None = None) -> argparse.ArgumentParser:
+    """The options every benchmark shares: --population, --town, --seed, --workdir (each script adds its own)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    default_help = "default: the town's own population" if population is None else None
+    parser.add_argument("--population", type=int, default=population, help=default_help)
+    parser.add_argument("--town", default=town, help=town_help)
+    parser.add_argument("--seed", type=int, default=0, help="generator seed")
+    parser.add_argument("--workdir", type=Path, default=None)
+    return parser

@@ -11,7 +11,6 @@ quality, linkage, rules, exports) and the whole run. Targets on 2 cores: ≤ 2 m
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ASOF
+from common import ASOF, town_parser
 
 PHASES = (  # first match wins, by the asset name of the step (<town>__<asset>)
     ("quality (GX)", ("great_expectations", "quality")),
@@ -109,11 +108,7 @@ def phase_of(step: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=1_000_000)
-    parser.add_argument("--town", default="kawashima")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser = town_parser(__doc__, "kawashima", 1_000_000)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="kodomo-e2e-"))
     inbox, home = work / "inbox", work / "home"

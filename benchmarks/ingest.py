@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ASOF, peak_rss_mb, run_child
+from common import ASOF, peak_rss_mb, run_child, town_parser
 
 
 def measure_pipeline(town_name: str, inbox: Path, home: Path) -> dict:
@@ -63,11 +63,7 @@ def measure_floor(utf8_dir: Path, database: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=1_000_000)
-    parser.add_argument("--town", default="kawashima")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser = town_parser(__doc__, "kawashima", 1_000_000)
     parser.add_argument("--measure", choices=["pipeline", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--paths", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from common import ASOF, peak_rss_mb, prepare_town, run_child
+from common import ASOF, peak_rss_mb, prepare_town, run_child, town_parser
 
 FEEDS = ("toen", "gakko_meibo")
 
@@ -205,13 +205,9 @@ def _report(args: argparse.Namespace, got: dict, generated: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=None, help="default: the town's own population")
-    parser.add_argument("--town", default="kawashima")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed")
+    parser = town_parser(__doc__, "kawashima", None)
     parser.add_argument("--model-seed", type=int, default=42)
     parser.add_argument("--noise", default=None, help="generator noise preset (e.g. hard), when the generator has one")
-    parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from common import ASOF, peak_rss_mb, prepare_town, run_child
+from common import ASOF, peak_rss_mb, prepare_town, run_child, town_parser
 
 
 def link(town_name: str, home: Path) -> float:
@@ -91,11 +91,7 @@ def agreement(town_name: str, home: Path, truth: Path) -> tuple[dict, set[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=None, help="default: the town's own population")
-    parser.add_argument("--town", default="misato", help="misato has every mother feed; kawashima the nursery")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed")
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser = town_parser(__doc__, "misato", None, "misato has every mother feed; kawashima the nursery")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="kodomo-risk-"))
