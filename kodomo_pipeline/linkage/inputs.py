@@ -67,6 +67,14 @@ def _given(name: object) -> str:
     return split_name(name)[1] if isinstance(name, str) else ""
 
 
+def _named_rows(children: pd.DataFrame, column: str, kana_column: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The children whose optional name column (旧氏, 通称) holds a name, and that name's kana, stripped (empty where
+    the layout has no kana column)."""
+    rows = children[children[column].notna() & (children[column].astype(str).str.strip() != "")]
+    kana = rows[kana_column] if kana_column in rows else pd.Series("", index=rows.index)
+    return rows, kana.fillna("").astype(str).str.strip()
+
+
 def former_names(con: duckdb.DuckDBPyConnection, asof: dt.date, children: pd.DataFrame) -> pd.Series:
     """resident_id → [(name_kanji, name_kana), …]: the child's other names known at T, current name excluded.
 
@@ -84,28 +92,24 @@ def former_names(con: duckdb.DuckDBPyConnection, asof: dt.date, children: pd.Dat
     ).astype(object)
     frames = [history[history["resident_id"].isin(children["resident_id"])]]
     if FORMER_SURNAME in children:
-        old = children[children[FORMER_SURNAME].notna() & (children[FORMER_SURNAME].astype(str).str.strip() != "")]
-        kana = old[FORMER_SURNAME_KANA] if FORMER_SURNAME_KANA in old else pd.Series("", index=old.index)
+        old, kana = _named_rows(children, FORMER_SURNAME, FORMER_SURNAME_KANA)
         frames.append(
             pd.DataFrame(
                 {
                     "resident_id": old["resident_id"],
                     "name_kanji": old[FORMER_SURNAME].str.strip() + FULLWIDTH_SPACE + old["name_kanji"].map(_given),
-                    "name_kana": kana.fillna("").astype(str).str.strip()
-                    + FULLWIDTH_SPACE
-                    + old["name_kana"].map(_given),
+                    "name_kana": kana + FULLWIDTH_SPACE + old["name_kana"].map(_given),
                 }
             )
         )
     if ALIAS_NAME in children:
-        alias = children[children[ALIAS_NAME].notna() & (children[ALIAS_NAME].astype(str).str.strip() != "")]
-        kana = alias[ALIAS_NAME_KANA] if ALIAS_NAME_KANA in alias else pd.Series("", index=alias.index)
+        alias, kana = _named_rows(children, ALIAS_NAME, ALIAS_NAME_KANA)
         frames.append(
             pd.DataFrame(
                 {
                     "resident_id": alias["resident_id"],
                     "name_kanji": alias[ALIAS_NAME].str.strip(),
-                    "name_kana": kana.fillna("").astype(str).str.strip(),
+                    "name_kana": kana,
                 }
             )
         )
