@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from kodomo_pipeline.config import TownConfig, load_towns
@@ -117,3 +119,20 @@ def generated_data_root(
         yield root
     finally:
         patch.undo()
+
+
+def read_export_rows(path: Path, town: TownConfig, feed: str) -> pd.DataFrame:
+    """An export read back through the pipeline's own decoding (canonical values), for generator tests."""
+    from kodomo_pipeline.layout.values import decode_column
+
+    layout = town.feeds[feed]
+    text = path.read_bytes().decode(layout.layout.encoding)
+    lines = [line for line in text.split(layout.layout.newline) if line]
+    rows = list(csv.reader(lines))
+    raw = pd.DataFrame(rows[1:], columns=rows[0], dtype=object)
+    return pd.DataFrame(
+        {
+            column: decode_column(raw[header], column, layout).values
+            for header, column in layout.header_to_canonical.items()
+        }
+    )

@@ -4,7 +4,6 @@ dependence and determinism. Assertion messages carry counts only, never names or
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from kodomo_pipeline.generator.population import CHILD0, build_world
 from kodomo_pipeline.generator.rng import Rng
 from kodomo_pipeline.generator.town import _town_seed
 from kodomo_pipeline.generator.welfare import escalation_days
-from kodomo_pipeline.layout.values import decode_column
 from kodomo_pipeline.privacy.pseudonym import load_key
+from tests.conftest import read_export_rows
 
 FIRST, LAST = dt.date(2024, 1, 31), dt.date(2024, 6, 30)
 POPULATION = 3000
@@ -41,20 +40,6 @@ def _run(town: TownConfig, root: Path, seed: int = 4) -> HistorySummary:
 def history(towns: dict[str, TownConfig], tmp_path_factory: pytest.TempPathFactory) -> tuple[HistorySummary, Path]:
     root = tmp_path_factory.mktemp("history")
     return _run(towns["misato"], root), root
-
-
-def _rows(path: Path, town: TownConfig, feed: str) -> pd.DataFrame:
-    layout = town.feeds[feed]
-    text = path.read_bytes().decode(layout.layout.encoding)
-    lines = [line for line in text.split(layout.layout.newline) if line]
-    rows = list(csv.reader(lines))
-    raw = pd.DataFrame(rows[1:], columns=rows[0], dtype=object)
-    return pd.DataFrame(
-        {
-            column: decode_column(raw[header], column, layout).values
-            for header, column in layout.header_to_canonical.items()
-        }
-    )
 
 
 def test_month_dates_clamp_to_the_month_end() -> None:
@@ -86,11 +71,11 @@ def test_a_fact_of_one_month_is_in_every_later_snapshot(
 ) -> None:
     summary, root = history
     town = towns["misato"]
-    months = [(d, _rows(root / "inbox" / f"{feed}_{d:%Y%m%d}.csv", town, feed)) for d in summary.dates]
+    months = [(d, read_export_rows(root / "inbox" / f"{feed}_{d:%Y%m%d}.csv", town, feed)) for d in summary.dates]
     checked = 0
     for i, (_, early) in enumerate(months):
         for later_date, later in months[i + 1 :]:
-            jumin = _rows(root / "inbox" / f"jumin_{later_date:%Y%m%d}.csv", town, "jumin")
+            jumin = read_export_rows(root / "inbox" / f"jumin_{later_date:%Y%m%d}.csv", town, "jumin")
             residents = jumin.loc[jumin["status"] == "住民", "resident_id"]
             # Within the exports' look-back windows (health six years, consultations ten), of persons still there.
             recent = pd.to_datetime(early[date_column]) >= pd.Timestamp(later_date) - pd.DateOffset(years=5)
@@ -117,7 +102,7 @@ def test_taio_kekka_is_cumulative_and_uses_the_pipelines_alert_ids(history: tupl
         expected[alert] = min(expected.get(alert, r.as_of), r.as_of)
     previous: set[str] = set()
     for date in summary.dates:
-        frame = _rows(root / "inbox" / f"taio_kekka_{date:%Y%m%d}.csv", town, "taio_kekka")
+        frame = read_export_rows(root / "inbox" / f"taio_kekka_{date:%Y%m%d}.csv", town, "taio_kekka")
         ids = set(frame["alert_id"])
         assert previous <= ids
         assert (pd.to_datetime(frame["reviewed_on"]) <= pd.Timestamp(date)).all()
@@ -181,7 +166,7 @@ def test_outcomes_follow_alerts_more_often_for_flagged_children(towns, tmp_path:
     outcomes = pd.read_csv(summary.truth_files["outcomes"], dtype=str, keep_default_na=False)
     first = summary.dates[0].isoformat()
     flagged = set(planted.loc[(planted["as_of"] == first) & (planted["difficulty_type"] == "虐待"), "resident_id"])
-    jumin = _rows(summary.inbox / f"jumin_{summary.dates[0]:%Y%m%d}.csv", towns["kawashima"], "jumin")
+    jumin = read_export_rows(summary.inbox / f"jumin_{summary.dates[0]:%Y%m%d}.csv", towns["kawashima"], "jumin")
     births = pd.to_datetime(jumin["birth_date"])
     children = set(jumin.loc[(jumin["status"] == "住民") & (births > pd.Timestamp(first) - pd.DateOffset(years=17)),
                              "resident_id"])  # fmt: skip

@@ -5,7 +5,6 @@ name history. Assertion messages carry counts and tags only, never names or IDs.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from kodomo_pipeline.generator.gaiji import NURSERY_MARK, REGISTRY_MARK, outside
 from kodomo_pipeline.generator.history import HistorySummary, generate_history, month_dates
 from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, to_standard
 from kodomo_pipeline.generator.presets import PRESETS_FILE, load_preset
-from kodomo_pipeline.layout.values import decode_column
 from kodomo_pipeline.privacy.pseudonym import load_key
+from tests.conftest import read_export_rows
 
 ASOF = dt.date(2026, 4, 1)
 POPULATION = 12_000
@@ -52,19 +51,9 @@ def hard(towns, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Gen
     return out
 
 
-def _rows(path: Path, town: TownConfig, feed: str) -> pd.DataFrame:
-    """An export read back through the pipeline's own decoding (canonical values)."""
-    layout = town.feeds[feed]
-    text = path.read_bytes().decode(layout.layout.encoding)
-    lines = [line for line in text.split(layout.layout.newline) if line]
-    rows = list(csv.reader(lines))
-    raw = pd.DataFrame(rows[1:], columns=rows[0], dtype=object)
-    return pd.DataFrame({c: decode_column(raw[h], c, layout).values for h, c in layout.header_to_canonical.items()})
-
-
 def _clean_rows(path: Path, town: TownConfig, feed: str, root: Path) -> pd.DataFrame:
     """An export without the rows that carry a planted contract defect (defects.csv)."""
-    frame = _rows(path, town, feed)
+    frame = read_export_rows(path, town, feed)
     defects = pd.read_csv(root / "truth" / "defects.csv", dtype=str)
     bad = set(defects.loc[defects["file"] == path.name, "row_number"].astype(int) - 1)
     return frame.drop(index=[i for i in bad if i in frame.index]).reset_index(drop=True)
@@ -123,7 +112,7 @@ def test_clean_preset_has_no_case_at_all(towns, tmp_path: Path) -> None:
     assert summary.earlier_registry == ()
     assert not (tmp_path / "truth" / "name_history.csv").exists()
     # Every school record carries the registry's identity as of the extract.
-    school = _rows(summary.files["gakko_meibo"], towns["kawashima"], "gakko_meibo")
+    school = read_export_rows(summary.files["gakko_meibo"], towns["kawashima"], "gakko_meibo")
     persons = pd.read_csv(tmp_path / "truth" / "persons.csv", dtype=str, keep_default_na=False)
     by_uid = persons.set_index("person_uid")
     rec = links[links["feed"] == "gakko_meibo"].set_index("source_key").loc[school["student_no"]]
@@ -160,7 +149,7 @@ def test_gaiji_placeholders_only_in_cp932_exports_and_only_outside_jis0208(hard,
             assert (jumin["name_kanji"].to_numpy() == truth_names).all()
             assert not jumin["name_kanji"].str.contains(REGISTRY_MARK).any()
         # The school system exports UTF-8: no placeholder ever.
-        school = _rows(summary.files["gakko_meibo"], town, "gakko_meibo")
+        school = read_export_rows(summary.files["gakko_meibo"], town, "gakko_meibo")
         for column in ("name_kanji", "guardian_name"):
             text = school[column].dropna()
             assert not text.str.contains(f"[{REGISTRY_MARK}{NURSERY_MARK}]").any()
@@ -186,7 +175,7 @@ def test_a_school_keeping_the_old_surname_finds_it_in_an_earlier_registry_extrac
     town = towns["misato"]
     assert summary.earlier_registry and all(p.parent == summary.files["jumin"].parent for p in summary.earlier_registry)
     assert all(p.name < summary.files["jumin"].name for p in summary.earlier_registry)
-    earlier = pd.concat([_rows(p, town, "jumin") for p in summary.earlier_registry], ignore_index=True)
+    earlier = pd.concat([read_export_rows(p, town, "jumin") for p in summary.earlier_registry], ignore_index=True)
     names_then = earlier.groupby("resident_id")["name_kanji"].agg(lambda s: {_surname(n) for n in s})
     now = _clean_rows(summary.files["jumin"], town, "jumin", root).set_index("resident_id")["name_kanji"]
     school = _clean_rows(summary.files["gakko_meibo"], town, "gakko_meibo", root).set_index("student_no")
@@ -288,7 +277,7 @@ def test_history_snapshots_show_each_surname_change_from_its_date_on(hard_histor
     assert len(within) >= 5, "too few surname changes within the history"
     checked_old = checked_new = 0
     for date in summary.dates:
-        jumin = _rows(root / "inbox" / f"jumin_{date:%Y%m%d}.csv", town, "jumin").set_index("resident_id")
+        jumin = read_export_rows(root / "inbox" / f"jumin_{date:%Y%m%d}.csv", town, "jumin").set_index("resident_id")
         rows = history[history["resident_id"].isin(jumin.index)]
         shown = jumin.loc[rows["resident_id"], "name_kanji"].to_numpy()
         learnt = (rows["changed_on"] <= date.isoformat()).to_numpy()
@@ -308,7 +297,7 @@ def test_history_school_records_keeping_the_old_surname_find_it_in_earlier_snaps
     links = pd.read_csv(summary.truth_files["links"], dtype=str, keep_default_na=False)
     assert set(links["as_of"]) == {d.isoformat() for d in summary.dates}
     history = pd.read_csv(summary.truth_files["name_history"], dtype=str).set_index("resident_id")
-    jumin = {d: _rows(root / "inbox" / f"jumin_{d:%Y%m%d}.csv", town, "jumin") for d in summary.dates}
+    jumin = {d: read_export_rows(root / "inbox" / f"jumin_{d:%Y%m%d}.csv", town, "jumin") for d in summary.dates}
     seen: dict[str, set[tuple[str, str]]] = {}  # resident → (date, surname) seen in the registry
     for d, frame in jumin.items():
         for rid, name in zip(frame["resident_id"], frame["name_kanji"], strict=True):
@@ -317,7 +306,7 @@ def test_history_school_records_keeping_the_old_surname_find_it_in_earlier_snaps
     lagging = lagging[lagging["resident_id"].isin(history.index)]
     checked = 0
     for as_of, group in lagging.groupby("as_of"):
-        school = _rows(root / "inbox" / f"gakko_meibo_{as_of.replace('-', '')}.csv", town, "gakko_meibo")
+        school = read_export_rows(root / "inbox" / f"gakko_meibo_{as_of.replace('-', '')}.csv", town, "gakko_meibo")
         school = school.set_index("student_no")
         for rec in group.itertuples():
             if history.loc[[rec.resident_id], "changed_on"].min() <= summary.dates[0].isoformat():
