@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from kodomo_pipeline import __version__
-from kodomo_pipeline.cli_params import TownParam, noise_option, parse_date
+from kodomo_pipeline.cli_params import EXISTING_FOLDER, FOLDER, TownParam, generator_options, parse_date
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import TownConfig, load_towns
 from kodomo_pipeline.privacy.commands import audit_command, purge_command
@@ -37,18 +37,9 @@ def main() -> None:
 
 @main.command()
 @click.option("--town", required=True, type=TownParam())
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=FOLDER)
 @click.option("--asof", required=True, callback=parse_date, help="extract date YYYY-MM-DD")
-@click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--truth",
-    "truth_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="ground truth folder (default: <out>/truth)",
-)
-@noise_option()
+@generator_options("ground truth folder (default: <out>/truth)")
 def generate(
     town: TownConfig,
     out_dir: Path,
@@ -130,16 +121,10 @@ def _print_summary(status: dict) -> None:
 @click.option("--town", required=True, type=TownParam())
 @click.option(
     "--inbox",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
+    type=EXISTING_FOLDER,
     help="the town's own folder of <feed>_<YYYYMMDD>.csv files (default: from the town file)",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="outputs go to <out>/<town>/ (default: from the town file)",
-)
+@click.option("--out", type=FOLDER, help="outputs go to <out>/<town>/ (default: from the town file)")
 @click.option("--asof", callback=parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
 @click.option("--wait", is_flag=True, help="wait for a run of the town in progress instead of exiting with 75")
 def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | None, wait: bool) -> None:
@@ -452,22 +437,11 @@ main.add_command(audit_command)  # kodomo audit --town T [--json]
 
 @main.command("generate-history")
 @click.option("--town", required=True, type=TownParam())
-@click.option(
-    "--out", "inbox", required=True, type=click.Path(file_okay=False, path_type=Path), help="the inbox (one folder)"
-)
+@click.option("--out", "inbox", required=True, type=FOLDER, help="the inbox (one folder)")
 @click.option("--from", "first", required=True, callback=parse_date, help="first extract date YYYY-MM-DD")
 @click.option("--to", "last", required=True, callback=parse_date, help="last extract date YYYY-MM-DD (inclusive)")
 @click.option("--every", default="1M", show_default=True, help="step in months: 1M, 2M, 3M …")
-@click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--truth",
-    "truth_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="ground truth folder; history truth goes to <truth>/history (default: <out>/truth)",
-)
-@noise_option()
+@generator_options("ground truth folder; history truth goes to <truth>/history (default: <out>/truth)")
 def generate_history_command(
     town: TownConfig,
     inbox: Path,
@@ -519,15 +493,11 @@ def generate_history_command(
 )
 @click.option(
     "--inbox",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
+    type=EXISTING_FOLDER,
     help="a history inbox of monthly <feed>_<YYYYMMDD>.csv snapshots (default: a copy of the town's database)",
 )
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="results go to <out>/backtest_<town>_<YYYYMMDD>/ (default: the town's output folder)",
+    "--out", type=FOLDER, help="results go to <out>/backtest_<town>_<YYYYMMDD>/ (default: the town's output folder)"
 )
 @click.option(
     "--outcomes",
