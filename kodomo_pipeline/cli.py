@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import click
 
 from kodomo_pipeline import __version__
-from kodomo_pipeline.cli_params import EXISTING_FOLDER, FOLDER, TownParam, generator_options, parse_date
+from kodomo_pipeline.cli_params import (
+    EXISTING_FILE,
+    EXISTING_FOLDER,
+    FILE,
+    FOLDER,
+    TownParam,
+    generator_options,
+    parse_date,
+)
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import TownConfig, load_towns
 from kodomo_pipeline.privacy.commands import audit_command, purge_command
@@ -279,8 +287,7 @@ def ui(port: int) -> None:
 @click.option(
     "--out",
     "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
+    type=FILE,
     help="write here (json/html default: <town output>/explain/explain_<alert_id>_<YYYYMMDD>.<format>)",
 )
 @click.option("--purpose", default="アラート根拠の確認", show_default=True, help="why; recorded in the access log")
@@ -350,11 +357,7 @@ def calibrate(town: TownConfig, asof: dt.date | None) -> None:
 
 @main.command("rules")
 @click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="the page to write (default: <data root>/out/rule_matrix_<YYYYMMDD>.html)",
+    "--out", "out_file", type=FILE, help="the page to write (default: <data root>/out/rule_matrix_<YYYYMMDD>.html)"
 )
 def rules_command(out_file: Path | None) -> None:
     """Write the rule matrix page: every rule in words, with each town's overrides, 未連携 and hit counts."""
@@ -488,7 +491,7 @@ def generate_history_command(
     "--rules",
     "rule_files",
     multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=EXISTING_FILE,
     help="a rule-set YAML like rules/risk_rules_v1.yaml; repeat to compare (default: rules/risk_rules_v1.yaml)",
 )
 @click.option(
@@ -502,7 +505,7 @@ def generate_history_command(
 @click.option(
     "--outcomes",
     "outcomes_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=EXISTING_FILE,
     default=None,
     help="outcome definitions (default: rules/outcomes_v1.yaml)",
 )

@@ -75,6 +75,8 @@ FC = TypeVar("FC", bound=Callable[..., object])
 
 FOLDER = click.Path(file_okay=False, path_type=Path)  # a folder the command writes to (made when missing)
 EXISTING_FOLDER = click.Path(file_okay=False, exists=True, path_type=Path)  # a folder the command reads
+FILE = click.Path(dir_okay=False, path_type=Path)  # a file the command writes
+EXISTING_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)  # a file the command reads
 
 
 def generator_options(truth_help: str) -> Callable[[FC], FC]:
