@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import click
 
 from kodomo_pipeline import __version__
-from kodomo_pipeline.cli_params import TownParam, noise_option, parse_date
+from kodomo_pipeline.cli_params import (
+    EXISTING_FILE,
+    EXISTING_FOLDER,
+    FILE,
+    FOLDER,
+    TownParam,
+    generator_options,
+    parse_date,
+)
 from kodomo_pipeline.config.paths import config_root, data_root
 from kodomo_pipeline.config.towns import TownConfig, load_towns
 from kodomo_pipeline.privacy.commands import audit_command, purge_command
@@ -37,18 +45,9 @@ def main() -> None:
 
 @main.command()
 @click.option("--town", required=True, type=TownParam())
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=FOLDER)
 @click.option("--asof", required=True, callback=parse_date, help="extract date YYYY-MM-DD")
-@click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--truth",
-    "truth_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="ground truth folder (default: <out>/truth)",
-)
-@noise_option()
+@generator_options("ground truth folder (default: <out>/truth)")
 def generate(
     town: TownConfig,
     out_dir: Path,
@@ -130,16 +129,10 @@ def _print_summary(status: dict) -> None:
 @click.option("--town", required=True, type=TownParam())
 @click.option(
     "--inbox",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
+    type=EXISTING_FOLDER,
     help="the town's own folder of <feed>_<YYYYMMDD>.csv files (default: from the town file)",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="outputs go to <out>/<town>/ (default: from the town file)",
-)
+@click.option("--out", type=FOLDER, help="outputs go to <out>/<town>/ (default: from the town file)")
 @click.option("--asof", callback=parse_date, default=None, help="judge as of YYYY-MM-DD (default: newest extract)")
 @click.option("--wait", is_flag=True, help="wait for a run of the town in progress instead of exiting with 75")
 def run(town: TownConfig, inbox: Path | None, out: Path | None, asof: dt.date | None, wait: bool) -> None:
@@ -294,8 +287,7 @@ def ui(port: int) -> None:
 @click.option(
     "--out",
     "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
+    type=FILE,
     help="write here (json/html default: <town output>/explain/explain_<alert_id>_<YYYYMMDD>.<format>)",
 )
 @click.option("--purpose", default="アラート根拠の確認", show_default=True, help="why; recorded in the access log")
@@ -365,11 +357,7 @@ def calibrate(town: TownConfig, asof: dt.date | None) -> None:
 
 @main.command("rules")
 @click.option(
-    "--out",
-    "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="the page to write (default: <data root>/out/rule_matrix_<YYYYMMDD>.html)",
+    "--out", "out_file", type=FILE, help="the page to write (default: <data root>/out/rule_matrix_<YYYYMMDD>.html)"
 )
 def rules_command(out_file: Path | None) -> None:
     """Write the rule matrix page: every rule in words, with each town's overrides, 未連携 and hit counts."""
@@ -452,22 +440,11 @@ main.add_command(audit_command)  # kodomo audit --town T [--json]
 
 @main.command("generate-history")
 @click.option("--town", required=True, type=TownParam())
-@click.option(
-    "--out", "inbox", required=True, type=click.Path(file_okay=False, path_type=Path), help="the inbox (one folder)"
-)
+@click.option("--out", "inbox", required=True, type=FOLDER, help="the inbox (one folder)")
 @click.option("--from", "first", required=True, callback=parse_date, help="first extract date YYYY-MM-DD")
 @click.option("--to", "last", required=True, callback=parse_date, help="last extract date YYYY-MM-DD (inclusive)")
 @click.option("--every", default="1M", show_default=True, help="step in months: 1M, 2M, 3M …")
-@click.option("--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--truth",
-    "truth_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="ground truth folder; history truth goes to <truth>/history (default: <out>/truth)",
-)
-@noise_option()
+@generator_options("ground truth folder; history truth goes to <truth>/history (default: <out>/truth)")
 def generate_history_command(
     town: TownConfig,
     inbox: Path,
@@ -514,25 +491,21 @@ def generate_history_command(
     "--rules",
     "rule_files",
     multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=EXISTING_FILE,
     help="a rule-set YAML like rules/risk_rules_v1.yaml; repeat to compare (default: rules/risk_rules_v1.yaml)",
 )
 @click.option(
     "--inbox",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
+    type=EXISTING_FOLDER,
     help="a history inbox of monthly <feed>_<YYYYMMDD>.csv snapshots (default: a copy of the town's database)",
 )
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="results go to <out>/backtest_<town>_<YYYYMMDD>/ (default: the town's output folder)",
+    "--out", type=FOLDER, help="results go to <out>/backtest_<town>_<YYYYMMDD>/ (default: the town's output folder)"
 )
 @click.option(
     "--outcomes",
     "outcomes_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=EXISTING_FILE,
     default=None,
     help="outcome definitions (default: rules/outcomes_v1.yaml)",
 )

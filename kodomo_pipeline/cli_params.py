@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -72,15 +73,35 @@ def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 FC = TypeVar("FC", bound=Callable[..., object])
 
+FOLDER = click.Path(file_okay=False, path_type=Path)  # a folder the command writes to (made when missing)
+EXISTING_FOLDER = click.Path(file_okay=False, exists=True, path_type=Path)  # a folder the command reads
+FILE = click.Path(dir_okay=False, path_type=Path)  # a file the command writes
+EXISTING_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)  # a file the command reads
 
-def noise_option() -> Callable[[FC], FC]:
-    """`--noise` of the generator commands: the presets noise_presets.yaml defines (read there, not re-typed)."""
+
+def generator_options(truth_help: str) -> Callable[[FC], FC]:
+    """The options both generator commands take: --population, --seed, --truth (its help says where the command
+    writes truth) and --noise, the presets noise_presets.yaml defines (read there, not re-typed)."""
     from kodomo_pipeline.generator.presets import preset_names
 
-    return click.option(
-        "--noise",
-        type=click.Choice(preset_names()),
-        default="default",
-        show_default=True,
-        help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
-    )
+    options = [
+        click.option(
+            "--population", type=click.IntRange(min=100), default=None, help="residents (default: the town's)"
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--truth", "truth_dir", type=FOLDER, default=None, help=truth_help),
+        click.option(
+            "--noise",
+            type=click.Choice(preset_names()),
+            default="default",
+            show_default=True,
+            help="名寄せの難しさ: noise preset of generator/noise_presets.yaml (changed surnames, kana names, 外字 …)",
+        ),
+    ]
+
+    def decorate(command: FC) -> FC:
+        for option in reversed(options):  # as if written one above the other, in this order
+            command = option(command)
+        return command
+
+    return decorate

@@ -1,7 +1,9 @@
-"""One owner for each domain fact: difficulty types and level boundaries live in the rule file only.
+"""One owner for each domain fact: difficulty types and level boundaries live in the rule file only; feed names in
+the feed contracts (assets/) and, for a feed read for a part of its own, in config/feed_roles.py.
 
 A grep over the package (the generator excepted: it keeps its own reading as a test oracle) fails when Python
-re-types a difficulty type's name or a level boundary; the accessors are checked to follow the rule file.
+re-types a difficulty type's name or a level boundary; another over the reports, the backtest, the exports and the
+command line fails when one types a feed's name; the accessors are checked to follow the files that own them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ THRESHOLD_PATTERNS = (
     re.compile(r"""["']A["'],\s*["']B["']|["']C["'],\s*["']B["']"""),  # the levels listed by hand
 )
 OWNER = Path("rules") / "ruleset.py"  # the rule file's schema names the levels and type codes
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # the feed contracts, one <feed>.yaml each
+# Where no feed is named by hand: names come from config/feed_roles.py or the town's configuration.
+FEED_NAME_FREE = ("reports", "backtest", "exports", "cli.py", "cli_params.py", "cli_table.py")
 
 
 def _rule_file() -> dict:
@@ -39,6 +44,20 @@ def domain_literals(text: str, names: list[str]) -> list[str]:
     found = [name for name in names if name in text]
     found += [m.group(0) for pattern in THRESHOLD_PATTERNS for m in pattern.finditer(text)]
     return found
+
+
+def _feed_names() -> list[str]:
+    """The feeds as the contracts folder lists them: the test's own reading, independent of config/feeds.py."""
+    return sorted(path.stem for path in ASSETS.glob("*.yaml"))
+
+
+def feed_literals(text: str, feeds: list[str]) -> list[str]:
+    """What in `text` types a feed's name: a string that is one ("jumin", 'toen'), or one of its tables written
+    out (valid_jumin, stg_toen, raw_taio_kekka). A name in prose ("the taio_kekka layout") is left alone."""
+    names = "|".join(re.escape(feed) for feed in feeds)
+    quoted = re.compile(rf"""(["'])(?:raw_|valid_|stg_)?(?:{names})\1""")
+    tables = re.compile(rf"\b(?:raw|valid|stg)_(?:{names})\b")
+    return [m.group(0) for pattern in (quoted, tables) for m in pattern.finditer(text)]
 
 
 def test_the_grep_finds_what_it_looks_for() -> None:
@@ -62,6 +81,35 @@ def test_no_python_outside_the_generator_names_a_difficulty_type_or_threshold() 
         if found:
             offenders[str(relative)] = found
     assert offenders == {}, f"read these from the rule file (kodomo_pipeline/rules/domain.py): {offenders}"
+
+
+def test_the_feed_grep_finds_what_it_looks_for() -> None:
+    feeds = _feed_names()
+    planted = 'if feed == "toen": pass\nhas_table(con, \'valid_jumin\')\nsql = f"SELECT * FROM stg_taio_kekka t"'
+    assert set(feed_literals(planted, feeds)) == {'"toen"', "'valid_jumin'", "valid_jumin", "stg_taio_kekka"}
+    clean = 'if feed == NURSERY: pass\nhas_table(con, valid_table(REGISTRY))\n"""the taio_kekka layout"""'
+    assert feed_literals(clean, feeds) == []
+
+
+def test_no_report_backtest_export_or_command_names_a_feed() -> None:
+    feeds = _feed_names()
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in FEED_NAME_FREE:
+            found = feed_literals(path.read_text(encoding="utf-8"), feeds)
+            if found:
+                offenders[str(relative)] = found
+    assert offenders == {}, f"name feeds through kodomo_pipeline/config/feed_roles.py: {offenders}"
+
+
+def test_feed_roles_name_contracted_feeds() -> None:
+    """Every role is a feed with a contract; the 名寄せ's feeds are those whose contract names a record_key."""
+    from kodomo_pipeline.config import feed_roles
+
+    assert set(feed_roles.ROLES.values()) <= set(_feed_names())
+    keyed = {path.stem for path in ASSETS.glob("*.yaml") if yaml.safe_load(path.read_text("utf-8")).get("record_key")}
+    assert set(feed_roles.linked_feeds()) == keyed == {feed_roles.NURSERY, feed_roles.SCHOOL_ROSTER}
 
 
 def test_accessors_follow_the_rule_file(tmp_path: Path) -> None:

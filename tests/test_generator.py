@@ -46,6 +46,12 @@ def misato(towns: dict[str, TownConfig], tmp_path_factory: pytest.TempPathFactor
     return _generate(towns["misato"], tmp_path_factory.mktemp("misato"), population=SMALL, seed=7, defect_rate=0.01)
 
 
+@pytest.fixture(params=["kawashima", "misato"])
+def each_town(request: pytest.FixtureRequest, towns: dict[str, TownConfig]) -> tuple[GenerationSummary, TownConfig]:
+    """Each town's generated files (the fixture of its name) with its configuration, one test per town."""
+    return request.getfixturevalue(request.param), towns[request.param]
+
+
 @pytest.fixture(scope="module")
 def kawashima_default(towns: dict[str, TownConfig], tmp_path_factory: pytest.TempPathFactory) -> GenerationSummary:
     return _generate(towns["kawashima"], tmp_path_factory.mktemp("kawashima_default"))
@@ -114,12 +120,8 @@ def _contract_violations(path: Path, feed: FeedLayout, pattern: str, asof: dt.da
 # --- files and layouts -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("town_name", ["kawashima", "misato"])
-def test_every_file_decodes_in_its_layout(
-    town_name: str, request: pytest.FixtureRequest, towns: dict[str, TownConfig]
-) -> None:
-    summary: GenerationSummary = request.getfixturevalue(town_name)
-    town = towns[town_name]
+def test_every_file_decodes_in_its_layout(each_town: tuple[GenerationSummary, TownConfig]) -> None:
+    summary, town = each_town
     assert set(summary.files) == set(town.feeds)
     for feed_name, path in summary.files.items():
         feed = town.feeds[feed_name]
@@ -197,12 +199,8 @@ def test_dropped_columns_hold_realistic_values(kawashima: GenerationSummary, tow
 # --- contracts and planted defects ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("town_name", ["kawashima", "misato"])
-def test_rows_pass_the_contract_except_planted_defects(
-    town_name: str, request: pytest.FixtureRequest, towns: dict[str, TownConfig]
-) -> None:
-    summary: GenerationSummary = request.getfixturevalue(town_name)
-    town = towns[town_name]
+def test_rows_pass_the_contract_except_planted_defects(each_town: tuple[GenerationSummary, TownConfig]) -> None:
+    summary, town = each_town
     defects = _truth(summary, "defects")
     assert len(defects) > 0
     assert set(defects["reason"]) <= {

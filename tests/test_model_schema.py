@@ -152,8 +152,9 @@ def _scores(con: duckdb.DuckDBPyConnection, towns, folder: Path) -> set[tuple]:
 
 
 def test_indicators_are_combined_by_name_so_a_column_swap_keeps_the_scores(tmp_path: Path, towns) -> None:
-    """ind_young_mother with points_ab and points_pp in swapped places scores as before; the same swap under
-    the old positional UNION ALL would move R07's points to the other difficulty type (so this test can fail)."""
+    """ind_young_mother with its columns spelled out, points_ab and points_pp in swapped places, scores as before;
+    the same swap under the old positional UNION ALL would move R07's points to the other difficulty type (so this
+    test can fail)."""
     con = _young_mother_town(tmp_path, towns)
     expected = _scores(con, towns, PROJECT)
     assert expected == {("30000012", "AB", 2), ("30000012", "PP", 1)}
@@ -162,8 +163,10 @@ def test_indicators_are_combined_by_name_so_a_column_swap_keeps_the_scores(tmp_p
     shutil.copytree(PROJECT, swapped)
     path = swapped / "indicators" / "ind_young_mother.sql"
     text = path.read_text(encoding="utf-8")
-    assert "    r.points_ab,\n    r.points_pp,\n" in text
-    path.write_text(text.replace("    r.points_ab,\n    r.points_pp,\n", "    r.points_pp,\n    r.points_ab,\n"))
+    by_macro = "unnest(indicator_hit(m, r, 1))"  # the contract's order (dbt_like_sql/macros.sql)
+    assert by_macro in text
+    swapped_points = "m.subject_resident_id, m.subject_type, r.rule_id, 1 AS hit, r.points_pp, r.points_ab, r.points_dd"
+    path.write_text(text.replace(by_macro, swapped_points))
     assert _scores(con, towns, swapped) == expected
 
     positional = shutil.copytree(swapped, tmp_path / "positional")  # a new folder: load_models caches by path
@@ -201,3 +204,38 @@ def test_age_and_the_nursery_key_are_macros_defined_once() -> None:
     sources = [*PROJECT.rglob("*.sql"), *(p for p in package.rglob("*.py") if "generator" not in p.parts)]
     written = {p.name for p in sources if "'%m%d'" in p.read_text(encoding="utf-8")}
     assert written == {"macros.sql"}
+
+
+def test_the_indicator_row_macros_give_the_contract_and_keep_the_lineage() -> None:
+    """`unnest(indicator_hit(…)), unnest(indicator_source(…))` makes the indicator contract's columns in its order,
+    and the column lineage (sqlglot cannot see inside a DuckDB macro) still traces each to the column it reads."""
+    from kodomo_pipeline.sqlmodels.lineage import column_lineage
+    from kodomo_pipeline.sqlmodels.macros import install_macros
+    from kodomo_pipeline.sqlmodels.project import Model
+    from kodomo_pipeline.sqlmodels.schema import load_layer_schema
+
+    con = duckdb.connect()
+    install_macros(con)
+    con.execute("CREATE TABLE subjects AS SELECT 'S1' AS subject_resident_id, 'child' AS subject_type")
+    con.execute("CREATE TABLE rule_set AS SELECT 'R19' AS rule_id, 1 AS points_ab, 2 AS points_pp, 0 AS points_dd")
+    con.execute(
+        "CREATE TABLE stg_jumin AS SELECT 'S1' AS resident_id, 'a.csv' AS _file, 'f0' AS _sha256, 7 AS _row, "
+        "DATE '2026-01-05' AS resident_since"
+    )
+    sql = """SELECT unnest(indicator_hit(s, r, 1)), unnest(indicator_source('jumin', p, p.resident_since))
+             FROM subjects AS s JOIN stg_jumin AS p ON p.resident_id = s.subject_resident_id
+             JOIN rule_set AS r ON true"""
+    con.execute(f"CREATE TABLE ind_test AS {sql}")
+    contract = load_layer_schema(PROJECT / "indicators" / "schema.yaml")["ind_moved_in"]
+    assert [(name, kind) for name, kind, *_ in con.execute("DESCRIBE ind_test").fetchall()] == list(contract.columns)
+    row = ("S1", "child", "R19", 1, 1, 2, 0, "jumin", "a.csv", "f0", 7, dt.date(2026, 1, 5))
+    assert con.execute("SELECT * FROM ind_test").fetchall() == [row]
+
+    model = Model("ind_test", "indicators", PROJECT / "ind_test.sql", sql, frozenset({"subjects"}),
+                  frozenset({"jumin"}), frozenset({"rule_set"}), contract)  # fmt: skip
+    lineage = column_lineage(con, model)
+    assert lineage["source_file"] == [("stg_jumin", "_file")] and lineage["source_row"] == [("stg_jumin", "_row")]
+    assert lineage["fact_date"] == [("stg_jumin", "resident_since")]
+    assert lineage["points_pp"] == [("rule_set", "points_pp")]
+    assert lineage["subject_resident_id"] == [("subjects", "subject_resident_id")]
+    assert lineage["feed"] == lineage["hit"] == []  # constants

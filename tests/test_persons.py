@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons, build_unknown_residents
@@ -20,6 +23,15 @@ def _person(rid: str, household: str, name: str, born: str, sex: str, relation: 
     return [rid, household, name, "ヤマダ　ハナコ", born, sex, relation, "美里町阿那志1", born, status, moved]
 
 
+TownDb = Callable[..., duckdb.DuckDBPyConnection]
+
+
+@pytest.fixture
+def town_db(tmp_path: Path, towns) -> TownDb:
+    """Misato's database from these registry rows (and postpartum rows), with persons and mothers at T."""
+    return partial(_town_db, tmp_path, towns)
+
+
 def _town_db(tmp_path: Path, towns, people: list[list], postpartum: list[list] | None = None):
     con = ingest_rows(tmp_path, towns["misato"], {"jumin": people, "sango_shitsumon": postpartum or []}, T)
     build_persons(con, T)
@@ -31,25 +43,20 @@ def _mothers(con) -> dict[str, str]:
     return dict(con.execute("SELECT child_resident_id, mother_resident_id FROM mother_of_child").fetchall())
 
 
-def test_ages_are_completed_years_with_the_birthday_counting(tmp_path: Path, towns) -> None:
-    con = _town_db(
-        tmp_path,
-        towns,
+def test_ages_are_completed_years_with_the_birthday_counting(town_db: TownDb) -> None:
+    con = town_db(
         [
             _person("30000001", "H1", "山田　一", "2022/11/26", "男", "世帯主"),
             _person("30000002", "H1", "山田　二", "2022/11/27", "男", "子"),
             _person("30000003", "H1", "山田　三", "2008/02/29", "女", "子"),
-        ],
-        [],
+        ]
     )
     ages = dict(con.execute("SELECT resident_id, age FROM persons").fetchall())
     assert ages == {"30000001": 4, "30000002": 3, "30000003": 18}
 
 
-def test_mother_of_a_child_and_of_a_grandchild(tmp_path: Path, towns) -> None:
-    con = _town_db(
-        tmp_path,
-        towns,
+def test_mother_of_a_child_and_of_a_grandchild(town_db: TownDb) -> None:
+    con = town_db(
         [
             _person("30000010", "H1", "山田　父", "1960/01/01", "男", "世帯主"),
             _person("30000011", "H1", "山田　母", "1962/05/01", "女", "妻"),
@@ -58,8 +65,7 @@ def test_mother_of_a_child_and_of_a_grandchild(tmp_path: Path, towns) -> None:
             _person("30000014", "H1", "山田　孫", "2022/07/01", "男", "孫"),  # two candidates: 子 and 子の妻
             _person("30000020", "H2", "佐藤　母", "1995/04/01", "女", "世帯主"),
             _person("30000021", "H2", "佐藤　子", "2021/04/01", "女", "子"),
-        ],
-        [],
+        ]
     )
     mothers = _mothers(con)
     assert mothers["30000012"] == "30000011"
@@ -77,26 +83,19 @@ def test_mother_of_a_child_and_of_a_grandchild(tmp_path: Path, towns) -> None:
         ("1966/11/26", "2022/11/26", False),  # 56
     ],
 )
-def test_mother_is_13_to_55_years_older(
-    tmp_path: Path, towns, mother_born: str, child_born: str, identified: bool
-) -> None:
-    con = _town_db(
-        tmp_path,
-        towns,
+def test_mother_is_13_to_55_years_older(town_db: TownDb, mother_born: str, child_born: str, identified: bool) -> None:
+    con = town_db(
         [
             _person("30000030", "H3", "鈴木　母", mother_born, "女", "世帯主"),
             _person("30000031", "H3", "鈴木　子", child_born, "男", "子"),
-        ],
-        [],
+        ]
     )
     assert ("30000031" in _mothers(con)) is identified
 
 
-def test_a_postpartum_pair_wins_and_the_mother_must_live_here(tmp_path: Path, towns) -> None:
+def test_a_postpartum_pair_wins_and_the_mother_must_live_here(town_db: TownDb) -> None:
     # 母住民コード,児住民コード,実施日,EPDS合計点,EPDS項目10,赤ちゃんへの気持ち質問票合計点,支援者
-    con = _town_db(
-        tmp_path,
-        towns,
+    con = town_db(
         [
             _person("30000040", "H4", "田中　祖母", "1970/01/01", "女", "世帯主"),
             _person("30000041", "H4", "田中　娘", "2000/01/01", "女", "子"),
@@ -117,10 +116,8 @@ def test_a_postpartum_pair_wins_and_the_mother_must_live_here(tmp_path: Path, to
     assert basis["30000042"] == "postpartum_questionnaire"
 
 
-def test_rows_naming_nobody_in_the_registry_are_kept_as_unknown(tmp_path: Path, towns) -> None:
-    con = _town_db(
-        tmp_path,
-        towns,
+def test_rows_naming_nobody_in_the_registry_are_kept_as_unknown(town_db: TownDb, towns) -> None:
+    con = town_db(
         [
             _person("30000060", "H6", "高橋　母", "1990/01/01", "女", "世帯主"),
             _person("30000061", "H6", "高橋　子", "2026/03/01", "女", "子"),

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
 from tests.conftest import require, write_export
+from tests.processes import stop_group
 from tests.test_orchestration import GOOD_JUMIN
 
 PG_HOST = "127.0.0.1"
@@ -184,10 +184,4 @@ def test_the_daemon_runs_a_town_when_an_export_lands(home: Path, towns, pg_dagst
                 assert record.run_id == run.run_id
                 assert record.asset_materialization.metadata["rows_valid"].value == 1
         finally:
-            if daemon.poll() is None:
-                os.killpg(daemon.pid, signal.SIGTERM)
-                try:
-                    daemon.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(daemon.pid, signal.SIGKILL)
-                    daemon.wait(timeout=30)
+            stop_group(daemon, seconds=30)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -30,6 +29,7 @@ from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.orchestration.instance import prepare_dagster_home
 from kodomo_pipeline.orchestration.town_jobs import TOWN_TAG, job_name, run_config_for
 from tests.conftest import require, write_export
+from tests.processes import stop_group
 from tests.test_orchestration import GOOD_JUMIN
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -90,18 +90,6 @@ def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
     return answer["data"]
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the webserver and its code server: the whole process group, forcefully if it lingers."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=15)
-
-
 @pytest.fixture()
 def webserver(home: Path, towns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """dagster-webserver on a free loopback port over a prepared DAGSTER_HOME, after one kawashima run."""
@@ -142,7 +130,7 @@ def webserver(home: Path, towns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             time.sleep(0.5)
         yield base
     finally:
-        _stop(proc)
+        stop_group(proc, seconds=15)
         log.close()
 
 

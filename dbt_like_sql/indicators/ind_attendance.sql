@@ -5,10 +5,7 @@
 -- One hit per rule; every attendance row that counted is kept as a fact.
 WITH rule AS (
     SELECT
-        rule_id,
-        points_ab,
-        points_pp,
-        points_dd,
+        *,
         CAST(date_trunc('month', getvariable('as_of'))
              - to_months(CAST(json_extract(params, '$.last_months') AS INTEGER) - 1) AS DATE) AS first_month,
         CAST(coalesce(json_extract(params, '$.min_days'), json_extract(params, '$.min_visits')) AS INTEGER)
@@ -28,10 +25,7 @@ counted AS (
         sum(absent_days) OVER (PARTITION BY resident_id, rule_id) AS absent_in_window
     FROM months
 )
-SELECT
-    s.subject_resident_id, s.subject_type, c.rule_id, 1 AS hit, c.points_ab, c.points_pp, c.points_dd,
-    'gakko_shusseki' AS feed, c._file AS source_file, c._sha256 AS source_sha256, c._row AS source_row,
-    c.month AS fact_date
+SELECT unnest(indicator_hit(s, c, 1)), unnest(indicator_source('gakko_shusseki', c, c.month))
 FROM counted AS c
 JOIN subjects AS s ON s.subject_resident_id = c.resident_id AND s.subject_type = 'child'
 WHERE (c.rule_id = 'R17' AND c.absent_in_window >= c.threshold)

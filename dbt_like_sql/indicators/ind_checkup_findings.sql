@@ -23,8 +23,5 @@ hits AS (
         OR (r.rule_id = 'R21' AND a.exam IN ('4か月', '10か月') AND a.dev_motor)
     )
 )
-SELECT
-    subject_resident_id, subject_type, rule_id, 1 AS hit, points_ab, points_pp, points_dd,
-    'nyuyoji_kenshin' AS feed, _file AS source_file, _sha256 AS source_sha256, _row AS source_row,
-    attended_on AS fact_date
-FROM hits
+SELECT unnest(indicator_hit(h, h, 1)), unnest(indicator_source('nyuyoji_kenshin', h, h.attended_on))
+FROM hits AS h

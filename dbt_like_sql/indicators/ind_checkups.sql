@@ -34,22 +34,16 @@ findings AS (
         r.points_dd
         + CASE WHEN bool_or(e.result = json_extract_string(r.params, '$.extra_if_result'))
                         OVER (PARTITION BY e.subject_resident_id)
-               THEN CAST(json_extract(r.params, '$.extra_points') AS INTEGER) ELSE 0 END AS points_dd_with_extra
+               THEN CAST(json_extract(r.params, '$.extra_points') AS INTEGER) ELSE 0 END AS points_dd
     FROM exams AS e
     JOIN rule_set AS r ON r.rule_id = 'R20' AND r.enabled
     WHERE e.exam IN ('1歳6か月', '3歳')
       AND e.attended_on <= getvariable('as_of')
       AND (e.dev_language OR e.dev_social)
 )
-SELECT
-    subject_resident_id, subject_type, rule_id, hit, points_ab, points_pp, points_dd,
-    'nyuyoji_kenshin' AS feed, _file AS source_file, _sha256 AS source_sha256, _row AS source_row,
-    due_month AS fact_date
-FROM missed
-WHERE hit <= max_exams
+SELECT unnest(indicator_hit(m, m, m.hit)), unnest(indicator_source('nyuyoji_kenshin', m, m.due_month))
+FROM missed AS m
+WHERE m.hit <= m.max_exams
 UNION ALL
-SELECT
-    subject_resident_id, subject_type, rule_id, 1 AS hit, points_ab, points_pp, points_dd_with_extra AS points_dd,
-    'nyuyoji_kenshin' AS feed, _file AS source_file, _sha256 AS source_sha256, _row AS source_row,
-    attended_on AS fact_date
-FROM findings
+SELECT unnest(indicator_hit(f, f, 1)), unnest(indicator_source('nyuyoji_kenshin', f, f.attended_on))
+FROM findings AS f

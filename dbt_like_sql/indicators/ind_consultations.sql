@@ -2,29 +2,14 @@
 -- window (calendar months up to T, both ends inclusive). One hit per rule, every consultation kept as a fact.
 WITH rule AS (
     SELECT
-        rule_id,
-        points_ab,
-        points_pp,
-        points_dd,
+        *,
         json_extract_string(params, '$.category') AS category,
         CAST(getvariable('as_of') - to_months(CAST(json_extract(params, '$.window_months') AS INTEGER)) AS DATE)
             AS window_start
     FROM rule_set
     WHERE rule_id IN ('R01', 'R25') AND enabled
 )
-SELECT
-    s.subject_resident_id,
-    s.subject_type,
-    r.rule_id,
-    1 AS hit,
-    r.points_ab,
-    r.points_pp,
-    r.points_dd,
-    'jido_soudan' AS feed,
-    c._file AS source_file,
-    c._sha256 AS source_sha256,
-    c._row AS source_row,
-    c.received_on AS fact_date
+SELECT unnest(indicator_hit(s, r, 1)), unnest(indicator_source('jido_soudan', c, c.received_on))
 FROM subjects AS s
 JOIN stg_jido_soudan AS c ON c.resident_id = s.subject_resident_id
 JOIN rule AS r ON c.category = r.category

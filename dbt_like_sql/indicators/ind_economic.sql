@@ -36,19 +36,16 @@ facts AS (
 numbered AS (
     SELECT *, CAST(dense_rank() OVER (PARTITION BY subject_resident_id ORDER BY source) AS INTEGER) AS hit
     FROM facts
+),
+scored AS (
+    SELECT
+        n.*,
+        r.rule_id,
+        CASE WHEN n.hit <= CAST(json_extract(r.params, '$.cap') AS INTEGER) THEN r.points_ab ELSE 0 END AS points_ab,
+        CASE WHEN n.hit <= CAST(json_extract(r.params, '$.cap') AS INTEGER) THEN r.points_pp ELSE 0 END AS points_pp,
+        CASE WHEN n.hit <= CAST(json_extract(r.params, '$.cap') AS INTEGER) THEN r.points_dd ELSE 0 END AS points_dd
+    FROM numbered AS n
+    JOIN rule_set AS r ON r.rule_id = 'R10' AND r.enabled
 )
-SELECT
-    n.subject_resident_id,
-    n.subject_type,
-    r.rule_id,
-    n.hit,
-    CASE WHEN n.hit <= CAST(json_extract(r.params, '$.cap') AS INTEGER) THEN r.points_ab ELSE 0 END AS points_ab,
-    CASE WHEN n.hit <= CAST(json_extract(r.params, '$.cap') AS INTEGER) THEN r.points_pp ELSE 0 END AS points_pp,
-    CASE WHEN n.hit <= CAST(json_extract(r.params, '$.cap') AS INTEGER) THEN r.points_dd ELSE 0 END AS points_dd,
-    n.feed,
-    n._file AS source_file,
-    n._sha256 AS source_sha256,
-    n._row AS source_row,
-    n.fact_date
-FROM numbered AS n
-JOIN rule_set AS r ON r.rule_id = 'R10' AND r.enabled
+SELECT unnest(indicator_hit(s, s, s.hit)), unnest(indicator_source(s.feed, s, s.fact_date))
+FROM scored AS s

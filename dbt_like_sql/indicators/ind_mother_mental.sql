@@ -19,7 +19,5 @@ facts AS (
     JOIN stg_ninshin_todoke AS n ON n.mother_resident_id = m.mother_resident_id
     WHERE n.psychiatric_history AND n.notified_on <= getvariable('as_of')
 )
-SELECT
-    subject_resident_id, subject_type, rule_id, 1 AS hit, points_ab, points_pp, points_dd,
-    feed, _file AS source_file, _sha256 AS source_sha256, _row AS source_row, fact_date
-FROM facts
+SELECT unnest(indicator_hit(f, f, 1)), unnest(indicator_source(f.feed, f, f.fact_date))
+FROM facts AS f

@@ -1,19 +1,7 @@
 -- R16 登園長期欠席: in any of the last `last_months` (3) calendar months up to T (month(T)−2 … month(T)), a
 -- nursery record linked to the child (名寄せ, matched) shows max_consecutive_absence >= `min_consecutive` (10)
 -- or absent_days / open_days >= `min_absent_share` (0.5). One hit; every such month kept as a fact.
-SELECT
-    s.subject_resident_id,
-    s.subject_type,
-    r.rule_id,
-    1 AS hit,
-    r.points_ab,
-    r.points_pp,
-    r.points_dd,
-    'toen' AS feed,
-    t._file AS source_file,
-    t._sha256 AS source_sha256,
-    t._row AS source_row,
-    t.month AS fact_date
+SELECT unnest(indicator_hit(s, r, 1)), unnest(indicator_source('toen', t, t.month))
 FROM subjects AS s
 JOIN crosswalk AS x ON x.resident_id = s.subject_resident_id AND x.feed = 'toen' AND x.status = 'matched'
 JOIN stg_toen AS t ON nursery_key(t.facility, t.pupil_no) = x.source_key

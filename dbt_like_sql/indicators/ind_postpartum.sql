@@ -3,19 +3,7 @@
 --   R12 EPDS高得点: epds_total >= `min_total` (9);
 --   R13 自傷念慮: epds_q10 >= `min_q10` (1) — 0 points, listed, and the 産後うつ level becomes A;
 --   R14 愛着の困難: bonding_total >= `min_total` (5).
-SELECT
-    m.subject_resident_id,
-    m.subject_type,
-    r.rule_id,
-    1 AS hit,
-    r.points_ab,
-    r.points_pp,
-    r.points_dd,
-    'sango_shitsumon' AS feed,
-    q._file AS source_file,
-    q._sha256 AS source_sha256,
-    q._row AS source_row,
-    q.assessed_on AS fact_date
+SELECT unnest(indicator_hit(m, r, 1)), unnest(indicator_source('sango_shitsumon', q, q.assessed_on))
 FROM subject_mothers AS m
 JOIN rule_set AS r ON r.rule_id IN ('R12', 'R13', 'R14') AND r.enabled AND m.age <= r.max_age
 JOIN stg_sango_shitsumon AS q ON q.mother_resident_id = m.mother_resident_id

@@ -29,7 +29,5 @@ postpartum_facts AS (
         ON q.mother_resident_id = m.mother_resident_id AND q.child_resident_id = m.subject_resident_id
     WHERE m.subject_type = 'child' AND NOT q.support_person AND q.assessed_on <= getvariable('as_of')
 )
-SELECT
-    subject_resident_id, subject_type, rule_id, 1 AS hit, points_ab, points_pp, points_dd,
-    feed, _file AS source_file, _sha256 AS source_sha256, _row AS source_row, fact_date
-FROM (SELECT * FROM notice_facts UNION ALL SELECT * FROM postpartum_facts)
+SELECT unnest(indicator_hit(f, f, 1)), unnest(indicator_source(f.feed, f, f.fact_date))
+FROM (SELECT * FROM notice_facts UNION ALL SELECT * FROM postpartum_facts) AS f

@@ -23,15 +23,9 @@ few AS (
     FROM due AS d
     WHERE (SELECT count(*) FROM visits AS v WHERE v.subject_resident_id = d.subject_resident_id) <= d.max_visits
 )
-SELECT
-    f.subject_resident_id, f.subject_type, f.rule_id, 1 AS hit, f.points_ab, f.points_pp, f.points_dd,
-    'ninshin_todoke' AS feed, f._file AS source_file, f._sha256 AS source_sha256, f._row AS source_row,
-    f.notified_on AS fact_date
+SELECT unnest(indicator_hit(f, f, 1)), unnest(indicator_source('ninshin_todoke', f, f.notified_on))
 FROM few AS f
 UNION ALL
-SELECT
-    f.subject_resident_id, f.subject_type, f.rule_id, 1 AS hit, f.points_ab, f.points_pp, f.points_dd,
-    'ninpu_kenshin' AS feed, v._file AS source_file, v._sha256 AS source_sha256, v._row AS source_row,
-    v.visit_on AS fact_date
+SELECT unnest(indicator_hit(f, f, 1)), unnest(indicator_source('ninpu_kenshin', v, v.visit_on))
 FROM few AS f
 JOIN visits AS v ON v.subject_resident_id = f.subject_resident_id

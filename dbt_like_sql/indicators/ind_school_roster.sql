@@ -1,18 +1,6 @@
 -- R23 特別支援学級 / R24 QU要支援: read from every school roster record linked (名寄せ, matched) to the child.
 -- R23: tokubetsu_shien set. R24: qu_result is one of the rule's results (侵害行為認知群, 学級生活不満足群).
-SELECT
-    s.subject_resident_id,
-    s.subject_type,
-    r.rule_id,
-    1 AS hit,
-    r.points_ab,
-    r.points_pp,
-    r.points_dd,
-    'gakko_meibo' AS feed,
-    g._file AS source_file,
-    g._sha256 AS source_sha256,
-    g._row AS source_row,
-    g._extract_date AS fact_date
+SELECT unnest(indicator_hit(s, r, 1)), unnest(indicator_source('gakko_meibo', g, g._extract_date))
 FROM subjects AS s
 JOIN crosswalk AS x ON x.resident_id = s.subject_resident_id AND x.feed = 'gakko_meibo' AND x.status = 'matched'
 JOIN stg_gakko_meibo AS g ON g.student_no = x.source_key

@@ -59,6 +59,7 @@ from kodomo_pipeline.backtest.result_files import (
     read_manifest,
     read_table,
 )
+from kodomo_pipeline.config.feed_roles import POSTPARTUM, REGISTRY, linked_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
@@ -66,6 +67,7 @@ from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.domain import TYPE_CODES, level_a_override_rules, level_boundaries
 from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_rules
 from kodomo_pipeline.sqlmodels.runner import judge_at
+from kodomo_pipeline.storage.ingest_tables import valid_table
 from kodomo_pipeline.storage.snapshots import has_table, newest_extract
 from kodomo_pipeline.storage.town_db import town_lock
 
@@ -162,8 +164,9 @@ def _alert_subject_lookup(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> 
             return known[alert_id]
         if computed is None:
             computed = {}
-            if has_table(con, "valid_jumin"):
-                residents = [r[0] for r in con.execute("SELECT DISTINCT resident_id FROM valid_jumin").fetchall()]
+            if has_table(con, valid_table(REGISTRY)):
+                query = f"SELECT DISTINCT resident_id FROM {valid_table(REGISTRY)}"
+                residents = [r[0] for r in con.execute(query).fetchall()]
                 for rid in residents:
                     for subject_type in ("child", "expectant_mother"):
                         for code in TYPE_CODES:
@@ -296,14 +299,14 @@ def run_backtest(
 
         t0 = time.perf_counter()
         outcome_until = min(until, newest) if newest else until
-        if any(feed in town.feeds for feed in ("toen", "gakko_meibo")) and outcome_until > dates[-1]:
+        if any(feed in town.feeds for feed in linked_feeds()) and outcome_until > dates[-1]:
             # Records first seen after the last T, linked with the last model (no training on the answer key).
             link_at(con, town, outcome_until, "backtest-answer-key", state, train=False)
-        if has_table(con, "valid_sango_shitsumon"):  # the questionnaire's own (child, mother) pairs
+        if has_table(con, valid_table(POSTPARTUM)):  # the questionnaire's own (child, mother) pairs
             mother_pairs.update(
                 con.execute(
-                    """SELECT DISTINCT CAST(child_resident_id AS VARCHAR), CAST(mother_resident_id AS VARCHAR)
-                       FROM valid_sango_shitsumon WHERE _extract_date <= ?""",
+                    f"""SELECT DISTINCT CAST(child_resident_id AS VARCHAR), CAST(mother_resident_id AS VARCHAR)
+                        FROM {valid_table(POSTPARTUM)} WHERE _extract_date <= ?""",
                     [outcome_until],
                 ).fetchall()
             )

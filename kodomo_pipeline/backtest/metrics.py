@@ -328,6 +328,11 @@ class DateFigures:
         return _ratio(100 * self.alerts, self.children)
 
 
+def _summed(name: str) -> property:
+    """A count of Figures: the DateFigures count of that name summed over the replay dates."""
+    return property(lambda self: sum(getattr(d, name) for d in self.by_date))
+
+
 @dataclass
 class Figures:
     """One rule set × one difficulty type (or 全種類) × one selection (a level set or a sweep threshold)."""
@@ -339,9 +344,6 @@ class Figures:
     lead_days: list[int] = field(default_factory=list)
     derivable: bool = True
 
-    def _sum(self, name: str) -> int:
-        return sum(getattr(d, name) for d in self.by_date)
-
     @property
     def replays(self) -> int:
         return len(self.by_date)
@@ -351,29 +353,16 @@ class Figures:
         """Replay dates whose horizon is complete: precision, recall, lead time and misses use only these."""
         return sum(d.complete for d in self.by_date)
 
-    @property
-    def evaluated_alerts(self) -> int:
-        return self._sum("evaluated_alerts")
-
-    @property
-    def alerts(self) -> int:
-        return self._sum("alerts")
-
-    @property
-    def children(self) -> int:
-        return self._sum("children")
-
-    @property
-    def true_positives(self) -> int:
-        return self._sum("true_positives")
-
-    @property
-    def positives(self) -> int:
-        return self._sum("positives")
-
-    @property
-    def caught(self) -> int:
-        return self._sum("caught")
+    # Counts over the replay dates (evaluated_alerts and the outcome counts come from complete horizons only).
+    evaluated_alerts = _summed("evaluated_alerts")
+    alerts = _summed("alerts")
+    children = _summed("children")
+    true_positives = _summed("true_positives")
+    positives = _summed("positives")
+    caught = _summed("caught")
+    economic_only_alerts = _summed("economic_only_alerts")
+    misses_known = _summed("misses_known")
+    misses_economic_only = _summed("misses_economic_only")
 
     @property
     def precision(self) -> float | None:
@@ -404,10 +393,6 @@ class Figures:
         return quartiles(self.lead_days)
 
     @property
-    def economic_only_alerts(self) -> int:
-        return self._sum("economic_only_alerts")
-
-    @property
     def economic_only_share(self) -> float | None:
         return _ratio(self.economic_only_alerts, self.alerts)
 
@@ -416,16 +401,8 @@ class Figures:
         return self.positives - self.caught
 
     @property
-    def misses_known(self) -> int:
-        return self._sum("misses_known")
-
-    @property
     def misses_unknown(self) -> int:
         return self.misses - self.misses_known
-
-    @property
-    def misses_economic_only(self) -> int:
-        return self._sum("misses_economic_only")
 
     @property
     def misses_economic_only_share(self) -> float | None:
@@ -636,6 +613,33 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _row_key(f: Figures, section: str, versions: dict[str, str]) -> dict[str, Any]:
+    """The columns that say which figures a metrics.csv row holds (with the selection, per section)."""
+    return {
+        "section": section,
+        "rule_set": f.rule_set,
+        "rule_set_version": versions[f.rule_set],
+        "difficulty_type": f.difficulty_type,
+    }
+
+
+def _pooled(f: Figures) -> dict[str, Any]:
+    """Workload, precision and recall of one selection: pooled over the replay dates and averaged per date."""
+    return {
+        "children": f.children,
+        "alerts": f.alerts,
+        "alerts_per_100_children": _round(f.alerts_per_100),
+        "alerts_per_100_children_mean": _round(f.alerts_per_100_mean),
+        "true_positives": f.true_positives,
+        "precision": _round(f.precision),
+        "precision_mean": _round(f.precision_mean),
+        "outcomes": f.positives,
+        "alerted_outcomes": f.caught,
+        "recall": _round(f.recall),
+        "recall_mean": _round(f.recall_mean),
+    }
+
+
 def metrics_frame(metrics: Metrics) -> pd.DataFrame:
     """metrics.csv: one row per (section, rule set, type, level or threshold[, date]); blank = not applicable.
 
@@ -648,24 +652,11 @@ def metrics_frame(metrics: Metrics) -> pd.DataFrame:
         q1, med, q3 = f.lead
         out.append(
             {
-                "section": "level",
-                "rule_set": f.rule_set,
-                "rule_set_version": versions[f.rule_set],
-                "difficulty_type": f.difficulty_type,
+                **_row_key(f, "level", versions),
                 "level": f.selection,
                 "replays": f.replays,
                 "replays_evaluated": f.evaluated_replays,
-                "children": f.children,
-                "alerts": f.alerts,
-                "alerts_per_100_children": _round(f.alerts_per_100),
-                "alerts_per_100_children_mean": _round(f.alerts_per_100_mean),
-                "true_positives": f.true_positives,
-                "precision": _round(f.precision),
-                "precision_mean": _round(f.precision_mean),
-                "outcomes": f.positives,
-                "alerted_outcomes": f.caught,
-                "recall": _round(f.recall),
-                "recall_mean": _round(f.recall_mean),
+                **_pooled(f),
                 "lead_days_n": len(f.lead_days),
                 "lead_days_q1": q1,
                 "lead_days_median": med,
@@ -682,10 +673,7 @@ def metrics_frame(metrics: Metrics) -> pd.DataFrame:
         for d in f.by_date:
             out.append(
                 {
-                    "section": "by_date",
-                    "rule_set": f.rule_set,
-                    "rule_set_version": versions[f.rule_set],
-                    "difficulty_type": f.difficulty_type,
+                    **_row_key(f, "by_date", versions),
                     "level": f.selection,
                     "as_of": d.as_of.isoformat(),
                     "horizon_complete": int(d.complete),
@@ -705,31 +693,12 @@ def metrics_frame(metrics: Metrics) -> pd.DataFrame:
             )
     for f in metrics.sweep:
         row: dict[str, Any] = {
-            "section": "sweep",
-            "rule_set": f.rule_set,
-            "rule_set_version": versions[f.rule_set],
-            "difficulty_type": f.difficulty_type,
+            **_row_key(f, "sweep", versions),
             "threshold": int(f.selection.split(">=")[1]),
             "replays": f.replays,
             "replays_evaluated": f.evaluated_replays,
         }
-        if f.derivable:
-            row.update(
-                {
-                    "children": f.children,
-                    "alerts": f.alerts,
-                    "alerts_per_100_children": _round(f.alerts_per_100),
-                    "alerts_per_100_children_mean": _round(f.alerts_per_100_mean),
-                    "true_positives": f.true_positives,
-                    "precision": _round(f.precision),
-                    "precision_mean": _round(f.precision_mean),
-                    "outcomes": f.positives,
-                    "alerted_outcomes": f.caught,
-                    "recall": _round(f.recall),
-                    "recall_mean": _round(f.recall_mean),
-                }
-            )
-        out.append(row)
+        out.append(row | _pooled(f) if f.derivable else row)
     frame = pd.DataFrame(out, columns=list(METRIC_COLUMNS))
     for column in INTEGER_COLUMNS:  # counts stay whole numbers in the CSV although some rows leave them blank
         frame[column] = frame[column].astype("Int64")

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kodomo_pipeline.config.errors import ConfigError, validate_model
+from kodomo_pipeline.config.feed_roles import MEETING_DECISIONS
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.rules.domain import TYPE_CODES, record_key_sql, type_name
@@ -68,8 +69,8 @@ class OutcomeEvent(_Strict):
             raise ValueError(f"a {self.kind} event needs `person` (a resident ID column, or `crosswalk`)")
         if self.kind == "first_seen" and not self.row_key:
             raise ValueError("a first_seen event needs `row_key` (the columns that identify a row across snapshots)")
-        if self.kind == "decision" and self.feed != "taio_kekka":
-            raise ValueError("a decision event reads the review meeting's decisions: feed taio_kekka")
+        if self.kind == "decision" and self.feed != MEETING_DECISIONS:
+            raise ValueError(f"a decision event reads the review meeting's decisions: feed {MEETING_DECISIONS}")
         return self
 
 

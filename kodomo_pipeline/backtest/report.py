@@ -121,6 +121,17 @@ def _y(chart: Chart, value: float, y_max: float) -> float:
     return chart.plot_bottom - (chart.plot_bottom - chart.top) * min(value, y_max) / y_max
 
 
+def _chart_with_axis(
+    title: str, title_en: str, width: int, series: Sequence[tuple[str, Sequence[float | None]]], percent: bool
+) -> tuple[Chart, float]:
+    """An empty chart and its y axis, up to 100 % for shares or a round number above the largest value."""
+    chart = Chart(title, title_en, width=width)
+    values = [v for _, vs in series for v in vs if v is not None]
+    y_max = 1.0 if percent else _nice_max(max(values, default=0.0))
+    _y_axis(chart, y_max, percent)
+    return chart, y_max
+
+
 def line_chart(
     title: str,
     title_en: str,
@@ -132,10 +143,7 @@ def line_chart(
     width: int = 360,
 ) -> Chart:
     """One line per (name, values) over categorical x positions; None breaks the line (a value not derivable)."""
-    chart = Chart(title, title_en, width=width)
-    values = [v for _, vs in lines for v in vs if v is not None]
-    y_max = 1.0 if percent else _nice_max(max(values, default=0.0))
-    _y_axis(chart, y_max, percent)
+    chart, y_max = _chart_with_axis(title, title_en, width, lines, percent)
     n = len(x_labels)
     span = chart.plot_right - chart.left
 
@@ -174,10 +182,7 @@ def bar_chart(
     width: int = 360,
 ) -> Chart:
     """Grouped bars: one group per x label, one bar per (name, values) in the rule set's colour."""
-    chart = Chart(title, title_en, width=width)
-    values = [v for _, vs in bars for v in vs if v is not None]
-    y_max = 1.0 if percent else _nice_max(max(values, default=0.0))
-    _y_axis(chart, y_max, percent)
+    chart, y_max = _chart_with_axis(title, title_en, width, bars, percent)
     group_width = (chart.plot_right - chart.left) / max(1, len(groups))
     bar_width = group_width * 0.8 / max(1, len(bars))
     for g, group in enumerate(groups):

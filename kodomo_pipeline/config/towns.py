@@ -281,22 +281,14 @@ def load_town(path: Path, feeds: dict[str, FeedSpec] | None = None) -> TownConfi
         else:
             _check_mapping(path, f"feeds.{feed}", feed, entry, feeds)
             resolved[feed] = FeedLayout(spec=feeds[feed], layout=town.layout, mapping=entry, source=_shown(path))
+    as_written = TownConfig.model_fields.keys() & TownFile.model_fields.keys() - {"feeds"}  # the file's own values
     return TownConfig(
-        town=town.town,
-        name_ja=town.name_ja,
-        prefecture=town.prefecture,
-        population=town.population,
+        **{name: getattr(town, name) for name in as_written},
         path=path,
         inbox_setting=town.inbox,
         database_setting=town.database,
         output_setting=town.output,
-        schedule=town.schedule,
-        resident_id_pattern=town.resident_id_pattern,
         feeds=resolved,
-        rule_overrides=town.rule_overrides,
-        linkage=town.linkage,
-        essential_feeds=town.essential_feeds,
-        inbox_settle_seconds=town.inbox_settle_seconds,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from kodomo_pipeline.config.feed_roles import NURSERY, SCHOOL_ROSTER
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.privacy.audit import record_access
@@ -81,17 +82,17 @@ def _enrolment(con: duckdb.DuckDBPyConnection, feed: str, asof: dt.date) -> tupl
     """
     if not has_table(con, f"valid_{feed}") or not has_table(con, "crosswalk"):
         return pd.DataFrame(columns=["resident_id", "facility", "school", "grade"]), []
-    if feed == "toen":
+    if feed == NURSERY:
         records = f"""
-            SELECT facility, NULL AS school, NULL AS grade, {record_key_sql("toen")} AS source_key, month
-            FROM ({current_rows_sql("toen")}) WHERE month <= ?
+            SELECT facility, NULL AS school, NULL AS grade, {record_key_sql(NURSERY)} AS source_key, month
+            FROM ({current_rows_sql(NURSERY)}) WHERE month <= ?
             QUALIFY month = max(month) OVER (PARTITION BY facility)"""
         params: list = [asof, asof]
         unit = "facility"
     else:
-        records = f"""SELECT NULL AS facility, school, grade, {record_key_sql("gakko_meibo")} AS source_key,
+        records = f"""SELECT NULL AS facility, school, grade, {record_key_sql(SCHOOL_ROSTER)} AS source_key,
                       NULL::DATE AS month
-                      FROM ({current_rows_sql("gakko_meibo")})"""
+                      FROM ({current_rows_sql(SCHOOL_ROSTER)})"""
         params = [asof]
         unit = "school"
     units = sorted(row[0] for row in con.execute(f"SELECT DISTINCT {unit} FROM ({records})", params).fetchall())

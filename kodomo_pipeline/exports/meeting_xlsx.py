@@ -33,6 +33,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
+from kodomo_pipeline.config.feed_roles import MEETING_DECISIONS
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.exports.alerts import EXPORTED_ALERTS, MEETING_ORDER, MEETING_PURPOSE
 from kodomo_pipeline.exports.csvfile import neutralise_formula
@@ -57,7 +58,6 @@ COUNTS_SHEET = "件数"
 NOTE_SHEET = "レベルの意味"
 GAPS_SHEET = "未連携"
 DECIDED_SHEET = "これまでの判定"
-DECISION_FEED = "taio_kekka"
 ALERT_ID_HEADER = "アラートID"
 NOTE_HEADER = "備考"  # for the meeting only: not in the taio_kekka layout, so never ingested
 DECISION_WIDTHS = {"decision": 11, "reviewed_on": 12}
@@ -143,7 +143,7 @@ def _write_table(sheet: Worksheet, header: list[str], rows: list[list[object]]) 
 def decision_layout(town: TownConfig) -> FeedLayout | None:
     """The town's taio_kekka layout: the list's decision headers and allowed 判定 come from it, not from here.
     None when the town takes no decisions file: the list then has no decision columns."""
-    return town.feeds.get(DECISION_FEED)
+    return town.feeds.get(MEETING_DECISIONS)
 
 
 def _headers_by_column(layout: FeedLayout) -> dict[str, str]:
@@ -249,11 +249,11 @@ def _list_sheet(sheet: Worksheet, rows: list[list[object]], town: TownConfig, as
 
 def decisions_in_force(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame:
     """The taio_kekka snapshot in force at T (every decision so far), oldest first."""
-    if not has_table(con, valid_table(DECISION_FEED)) or not has_table(con, "ingested_files"):
+    if not has_table(con, valid_table(MEETING_DECISIONS)) or not has_table(con, "ingested_files"):
         return pd.DataFrame(columns=["alert_id", "reviewed_on", "decision"])
     return read_frame(
         con,
-        f"""SELECT alert_id, reviewed_on, decision FROM ({current_rows_sql(DECISION_FEED)})
+        f"""SELECT alert_id, reviewed_on, decision FROM ({current_rows_sql(MEETING_DECISIONS)})
             ORDER BY reviewed_on, _row""",
         [asof],
     )

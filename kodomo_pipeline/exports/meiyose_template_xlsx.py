@@ -16,10 +16,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from kodomo_pipeline.config.feed_roles import LINKAGE_DECISIONS
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.meeting_xlsx import HEADER_FILL, add_dropdown, print_setup
 
-DECISION_FEED = "meiyose_kekka"
 SHEET = "名寄せ確認"
 WIDTHS = {"feed": 14, "source_key": 18, "resident_id": 16, "decision": 12, "decided_on": 16}
 
@@ -27,7 +27,7 @@ WIDTHS = {"feed": 14, "source_key": 18, "resident_id": 16, "decision": 12, "deci
 def write_meiyose_template_xlsx(template_csv: Path, town: TownConfig, asof: dt.date) -> Path | None:
     """Write the workbook next to `template_csv` (same name, .xlsx) with the 判定 dropdown; returns its path.
     None when the town takes no 名寄せ decisions file (no meiyose_kekka feed): there is nothing to return it as."""
-    layout = town.feeds.get(DECISION_FEED)
+    layout = town.feeds.get(LINKAGE_DECISIONS)
     if layout is None:
         return None
     canonical = layout.header_to_canonical

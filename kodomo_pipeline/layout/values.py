@@ -43,6 +43,7 @@ _YM = {
     "iso": re.compile(r"^(\d{4})-(\d{2})$"),
 }
 _INT = re.compile(r"^-?\d+$")
+ANY_STYLES: tuple[DateStyle, ...] = ("wareki", "iso", "slash")  # what style `any` tries, in this order
 _SEIREKI_KANJI = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _ERA_LETTER_KANJI = re.compile(r"^([MTSHR])\s*(?:元|\d{1,2})\s*年")
 
@@ -91,23 +92,27 @@ def parse_typed_date(text: str) -> dt.date:
             return dt.date(int(seireki[1]), int(seireki[2]), int(seireki[3]))
         except ValueError as exc:
             raise ValueUnreadable(str(exc)) from None
-    for candidate in ("wareki", "iso", "slash"):
+    if (day := _in_any_style(_parse_ymd, text)) is not None:
+        return day
+    raise ValueUnreadable("not a date in any accepted style")
+
+
+def _in_any_style(parse: Callable[[str, DateStyle], dt.date], text: str) -> dt.date | None:
+    """The first reading of `text` in the styles `any` accepts (wareki, iso, slash, in that order), or None."""
+    for candidate in ANY_STYLES:
         try:
-            return _parse_ymd(text, candidate)  # type: ignore[arg-type]
+            return parse(text, candidate)
         except (ValueUnreadable, WarekiError):
             continue
-    raise ValueUnreadable("not a date in any accepted style")
+    return None
 
 
 def _parse_ym(text: str, style: DateStyle) -> dt.date:
     if style == "wareki":
         return parse_wareki_month(text)
     if style == "any":
-        for candidate in ("wareki", "iso", "slash"):
-            try:
-                return _parse_ym(text, candidate)  # type: ignore[arg-type]
-            except (ValueUnreadable, WarekiError):
-                continue
+        if (month := _in_any_style(_parse_ym, text)) is not None:
+            return month
         raise ValueUnreadable("not a month in any accepted style")
     match = _YM[style].match(text)
     if not match or not 1 <= int(match[2]) <= 12:
@@ -218,24 +223,20 @@ def decode_column(raw: pd.Series, column: str, feed: FeedLayout) -> Decoded:
 # --- the other direction, for the sample-data generator -------------------------------------------
 
 
-def _format_date(day: dt.date, style: DateStyle, gannen: bool) -> str:
-    if style == "wareki":
-        return format_wareki_date(day, gannen)
-    if style == "slash_unpadded":
-        return f"{day.year}/{day.month}/{day.day}"
-    if style == "slash":
-        return f"{day.year}/{day.month:02d}/{day.day:02d}"
-    return day.isoformat()
+# A western date style's (date, month) patterns; `iso` and `any` are written as ISO.
+_WESTERN_PATTERNS = {
+    "slash_unpadded": ("{0.year}/{0.month}/{0.day}", "{0.year}/{0.month}"),
+    "slash": ("{0.year}/{0.month:02d}/{0.day:02d}", "{0.year}/{0.month:02d}"),
+}
+_ISO_PATTERNS = ("{0.year:04d}-{0.month:02d}-{0.day:02d}", "{0.year}-{0.month:02d}")
 
 
-def _format_month(day: dt.date, style: DateStyle, gannen: bool) -> str:
+def _format_date(day: dt.date, style: DateStyle, gannen: bool, month: bool = False) -> str:
+    """A date (or, with month=True, its month) as a system of that style writes it."""
     if style == "wareki":
-        return format_wareki_month(day, gannen)
-    if style == "slash_unpadded":
-        return f"{day.year}/{day.month}"
-    if style == "slash":
-        return f"{day.year}/{day.month:02d}"
-    return f"{day.year}-{day.month:02d}"
+        return format_wareki_month(day, gannen) if month else format_wareki_date(day, gannen)
+    date_pattern, month_pattern = _WESTERN_PATTERNS.get(style, _ISO_PATTERNS)
+    return (month_pattern if month else date_pattern).format(day)
 
 
 def export_kana(kana: str, layout: Layout) -> str:
@@ -263,7 +264,7 @@ def encode_column(values: pd.Series, column: str, feed: FeedLayout) -> pd.Series
     elif kind == "date":
         to_text = lambda v: _format_date(pd.Timestamp(v).date(), layout.date_style, gannen)  # noqa: E731
     elif kind == "month":
-        to_text = lambda v: _format_month(pd.Timestamp(v).date(), layout.month_style, gannen)  # noqa: E731
+        to_text = lambda v: _format_date(pd.Timestamp(v).date(), layout.month_style, gannen, month=True)  # noqa: E731
     elif kind == "kana":
         to_text = lambda v: export_kana(str(v), layout)  # noqa: E731
     elif kind == "name":

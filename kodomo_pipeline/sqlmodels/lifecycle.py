@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from kodomo_pipeline.config.errors import ConfigError, read_yaml, validate_model
+from kodomo_pipeline.config.feed_roles import MEETING_DECISIONS
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.ingest.reasons import ALERT_STATE_CHECK, REASONS
@@ -27,7 +28,7 @@ ChangeKey = Literal["new", "risen", "same", "fallen"]
 ReshownKey = Literal["lifted_by_indicator", "lifted_by_score", "returned"]  # alerts.sql writes these codes
 ProblemKey = Literal["unknown_alert", "decision_before_alert"]  # taio_decisions.sql writes these codes
 DECISIONS_MODEL = "taio_decisions"
-DECISION_FEED = "taio_kekka"
+DECISION_FEED = MEETING_DECISIONS
 
 
 class _Strict(BaseModel):

@@ -6,6 +6,7 @@ import duckdb
 import sqlglot
 from sqlglot.lineage import lineage
 
+from kodomo_pipeline.sqlmodels.macros import expand_row_macros
 from kodomo_pipeline.sqlmodels.project import Model
 
 
@@ -27,9 +28,10 @@ def column_lineage(con: duckdb.DuckDBPyConnection, model: Model) -> dict[str, li
     schema = table_schema(con, reads)
     columns = [row[0] for row in con.execute(f"DESCRIBE {model.name}").fetchall()]
     found: dict[str, list[tuple[str, str]]] = {}
+    sql = expand_row_macros(model.sql)  # an indicator's columns come from macros (dbt_like_sql/macros.sql)
     for column in columns:
         try:
-            root = lineage(column, model.sql, schema=schema, dialect="duckdb")
+            root = lineage(column, sql.copy(), schema=schema, dialect="duckdb")
         except (sqlglot.errors.SqlglotError, KeyError, ValueError):
             found[column] = []
             continue
