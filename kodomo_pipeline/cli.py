@@ -215,7 +215,7 @@ def status(town: TownConfig, as_json: bool, max_age_hours: float) -> None:
 def confirm_file(town: TownConfig, file_name: str) -> None:
     """Let in a held export (far fewer rows than the feed's previous snapshot): the next run uses it."""
     from kodomo_pipeline.privacy.audit import current_operator
-    from kodomo_pipeline.storage.ingest_tables import confirm_held_file
+    from kodomo_pipeline.storage.feed_tables import confirm_held_file
     from kodomo_pipeline.storage.town_db import open_town_db
 
     database = town.database(data_root())

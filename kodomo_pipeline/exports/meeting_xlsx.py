@@ -49,7 +49,7 @@ from kodomo_pipeline.rules.ruleset import Level, load_base_rules
 from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.fallback import describe_fallback
-from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
+from kodomo_pipeline.storage.feed_tables import read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 LIST_SHEET = "検討リスト"

@@ -23,7 +23,7 @@ from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, y
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
 from kodomo_pipeline.sqlmodels.lifecycle import quarantine_meaning
-from kodomo_pipeline.storage.ingest_tables import latest_run_feeds, quarantine_reasons
+from kodomo_pipeline.storage.feed_tables import latest_run_feeds, quarantine_reasons
 from kodomo_pipeline.storage.snapshots import has_table
 
 PERSONAL_JA = {

@@ -20,7 +20,7 @@ from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, lifecycle_varia
 from kodomo_pipeline.sqlmodels.macros import install_macros
 from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model, load_models, run_order
 from kodomo_pipeline.sqlmodels.schema import SchemaError, check_columns
-from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
+from kodomo_pipeline.storage.feed_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 CHILD_MAX_AGE = 17  # a child subject is 0–17 at T
