@@ -17,7 +17,7 @@ import pytest
 from kodomo_pipeline.backtest.engine import Period, as_of_dates, read_result, run_backtest
 from kodomo_pipeline.backtest.outcomes import load_outcomes
 from kodomo_pipeline.config.errors import ConfigError
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from tests.conftest import write_export
 
 JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)

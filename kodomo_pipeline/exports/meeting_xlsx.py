@@ -37,7 +37,7 @@ from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.exports.alerts import EXPORTED_ALERTS, MEETING_ORDER, MEETING_PURPOSE
 from kodomo_pipeline.exports.csvfile import neutralise_formula
 from kodomo_pipeline.exports.operator_summary import LEVELS
-from kodomo_pipeline.privacy.audit import record_access
+from kodomo_pipeline.privacy.services.access_log import record_access
 from kodomo_pipeline.rules.domain import (
     LEVEL_A_EFFECT,
     difficulty_types,

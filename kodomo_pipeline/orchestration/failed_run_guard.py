@@ -32,7 +32,7 @@ from kodomo_pipeline.orchestration.quality_assets import (
     event_log_texts,
 )
 from kodomo_pipeline.orchestration.run_scope import ASOF_TAG
-from kodomo_pipeline.privacy.leak_guard import LeakReport, operational_dates, scan
+from kodomo_pipeline.privacy.services.leak_guard import LeakReport, operational_dates, scan
 from kodomo_pipeline.storage.snapshots import newest_extract
 from kodomo_pipeline.storage.town_db import open_town_db
 

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.disclosure import export_disclosures
 from kodomo_pipeline.orchestration.resource import KodomoResource
-from kodomo_pipeline.privacy.report import build_privacy_report
+from kodomo_pipeline.privacy.reports.review_report import build_privacy_report
 
 
 def build_disclosure_asset(town: TownConfig) -> AssetsDefinition:

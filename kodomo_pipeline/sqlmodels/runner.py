@@ -11,7 +11,7 @@ from duckdb.sqltypes import VARCHAR
 
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.privacy.pseudonym import PseudonymKey, ephemeral_key
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, ephemeral_key
 from kodomo_pipeline.rules.column_gaps import column_gaps, unlinked_by_gaps, write_column_gaps
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet

@@ -18,8 +18,8 @@ import duckdb
 from kodomo_pipeline.config.feeds import FeedSpec
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.disclosure import manifest_path
-from kodomo_pipeline.privacy.profiles import DisclosureProfile, load_profiles
-from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, years_before
+from kodomo_pipeline.privacy.services.profiles import DisclosureProfile, load_profiles
+from kodomo_pipeline.privacy.services.retention import RetentionPolicy, load_retention, years_before
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
 from kodomo_pipeline.sqlmodels.lifecycle import quarantine_meaning

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.privacy.pseudonym import PseudonymKeyError, env_var, key_available, key_path, load_key
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKeyError, env_var, key_available, key_path, load_key
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
 
