@@ -51,7 +51,7 @@ def purge_command(town: TownConfig, before: dt.date, dry_run: bool, as_json: boo
         )
     for feed, name in result.kept_in_force.items():
         click.echo(f"  kept (in force) {feed:<16}{name}")
-    for copy in result.files:  # inbox, out/, failed/, logs/, backtest copies (privacy/file_retention.py)
+    for copy in result.files:  # inbox, out/, failed/, logs/, backtest copies (privacy/services/file_retention.py)
         click.echo(f"  {verb} copy {copy['kind']:<9}{copy['path']}  {copy['date']}  keep {copy['retention_years']} y")
 
 

@@ -108,7 +108,7 @@ def prepare(
 ) -> None:
     """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T).
 
-    `key` is the town's key (privacy/pseudonym.py) new alert IDs are derived from; without one (unit tests,
+    `key` is the town's key (privacy/services/pseudonym.py) new alert IDs are derived from; without one (unit tests,
     benchmarks) they are random and stay stable only through `alert_ids`. `tables_ready`: this run already wrote
     the rule set and made the bookkeeping and empty tables (KodomoResource.prepare), so only this connection's
     session (T, parameters, views, the alert-ID function) is set up."""

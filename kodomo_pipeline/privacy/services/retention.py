@@ -129,7 +129,7 @@ class PurgeResult:
     dry_run: bool
     purged: list[PurgedSnapshot] = field(default_factory=list)
     kept_in_force: dict[str, str] = field(default_factory=dict)  # feed → file name of the snapshot in force
-    files: list[dict] = field(default_factory=list)  # other copies removed (privacy/file_retention.py)
+    files: list[dict] = field(default_factory=list)  # other copies removed (privacy/services/file_retention.py)
 
     def as_dict(self) -> dict:
         return {
