@@ -37,7 +37,7 @@ def generate(town_name: str, work: Path, months: int, population: int | None) ->
     """Write the history inbox (and the review meeting's decisions); returns seconds."""
     from kodomo_pipeline.config import load_towns
     from kodomo_pipeline.generator.history import generate_history
-    from kodomo_pipeline.privacy.pseudonym import load_key
+    from kodomo_pipeline.privacy.services.pseudonym import load_key
 
     town = load_towns()[town_name]
     started = time.perf_counter()

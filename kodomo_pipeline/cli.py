@@ -207,8 +207,8 @@ def status(town: TownConfig, as_json: bool, max_age_hours: float) -> None:
 @click.argument("file_name")
 def confirm_file(town: TownConfig, file_name: str) -> None:
     """Let in a held export (far fewer rows than the feed's previous snapshot): the next run uses it."""
-    from kodomo_pipeline.privacy.audit import current_operator
-    from kodomo_pipeline.storage.ingest_tables import confirm_held_file
+    from kodomo_pipeline.privacy.services.access_log import current_operator
+    from kodomo_pipeline.storage.feed_tables import confirm_held_file
     from kodomo_pipeline.storage.town_db import open_town_db
 
     database = town.database(data_root())
@@ -300,7 +300,7 @@ def explain(
     subject's resident ID and is written to a file, never to the terminal. Every explain is recorded.
     """
     from kodomo_pipeline.explain import AlertNotFound, explain_alert, render
-    from kodomo_pipeline.privacy.audit import record_access
+    from kodomo_pipeline.privacy.services.access_log import record_access
     from kodomo_pipeline.rules.ruleset import apply_overrides
     from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -395,7 +395,7 @@ def key_group() -> None:
 @click.option("--town", required=True, type=TownParam())
 def key_show(town: TownConfig) -> None:
     """The recorded key fingerprints and what was done, oldest first (never the key)."""
-    from kodomo_pipeline.privacy.key_registry import key_history
+    from kodomo_pipeline.privacy.services.key_registry import key_history
     from kodomo_pipeline.storage.town_db import open_town_db
 
     database = town.database(data_root())
@@ -419,8 +419,8 @@ def key_rotate(town: TownConfig, reason: str) -> None:
     KODOMO_PSEUDONYM_KEY_<TOWN> set, the key in the environment is recorded as the new one.
     """
     from kodomo_pipeline.orchestration.run_lock import TownRunBusy, hold_run
-    from kodomo_pipeline.privacy.key_registry import rotate_town_key
-    from kodomo_pipeline.privacy.pseudonym import PseudonymKeyError
+    from kodomo_pipeline.privacy.services.key_registry import rotate_town_key
+    from kodomo_pipeline.privacy.services.pseudonym import PseudonymKeyError
 
     root = data_root()
     try:
@@ -460,7 +460,7 @@ def generate_history_command(
     import re
 
     from kodomo_pipeline.generator.history import generate_history, month_dates
-    from kodomo_pipeline.privacy.pseudonym import load_key
+    from kodomo_pipeline.privacy.services.pseudonym import load_key
 
     match = re.fullmatch(r"\s*(\d+)\s*M\s*", every, flags=re.IGNORECASE)
     if not match or int(match[1]) < 1:

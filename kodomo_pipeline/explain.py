@@ -22,7 +22,7 @@ from kodomo_pipeline.ingest.archive import resolve_archived
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.ruleset import RuleSet
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
-from kodomo_pipeline.storage.ingest_tables import fetch_one
+from kodomo_pipeline.storage.feed_tables import fetch_one
 from kodomo_pipeline.storage.snapshots import has_table
 
 FORMATS = ("text", "json", "html")

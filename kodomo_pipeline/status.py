@@ -8,9 +8,9 @@ from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.operator_summary import operator_summary
 from kodomo_pipeline.ingest.inbox_scan import ignored_files
 from kodomo_pipeline.rules.column_gaps import read_column_gaps
-from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage import feed_tables as tables
 from kodomo_pipeline.storage.fallback import failed_feeds
-from kodomo_pipeline.storage.ingest_tables import fetch_one
+from kodomo_pipeline.storage.feed_tables import fetch_one
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
 

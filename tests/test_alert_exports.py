@@ -33,7 +33,7 @@ from kodomo_pipeline.exports.operator_summary import operator_summary, summary_m
 from kodomo_pipeline.generator.names import FEMALE_NAMES, FULLWIDTH_SPACE, MALE_NAMES, SURNAMES
 from kodomo_pipeline.orchestration.export_assets import build_export_assets
 from kodomo_pipeline.orchestration.resource import KodomoResource
-from kodomo_pipeline.privacy.audit import read_access_log
+from kodomo_pipeline.privacy.services.access_log import read_access_log
 from kodomo_pipeline.rules.ruleset import load_base_rules
 
 ASOF = dt.date(2026, 11, 26)

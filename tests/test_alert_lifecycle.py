@@ -24,7 +24,7 @@ from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.lifecycle import lifecycle_markdown, load_lifecycle, quarantine_meaning
 from kodomo_pipeline.sqlmodels.runner import judge_at
-from kodomo_pipeline.storage.ingest_tables import conservation, file_figures
+from kodomo_pipeline.storage.feed_tables import conservation, file_figures
 from tests.conftest import ingest_rows
 
 T1, T2, T3 = dt.date(2026, 11, 26), dt.date(2026, 12, 26), dt.date(2027, 1, 26)

@@ -16,7 +16,7 @@ from kodomo_pipeline.ingest.archive import resolve_archived
 from kodomo_pipeline.ingest.settings import ingestion_settings
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.rules.ruleset import apply_overrides
-from kodomo_pipeline.storage.ingest_tables import confirm_held_file
+from kodomo_pipeline.storage.feed_tables import confirm_held_file
 from kodomo_pipeline.storage.snapshots import current_rows_sql
 from tests.conftest import K_JUMIN_ROW, write_export
 from tests.test_explain import ALERT, ASOF, SOUDAN, SUBJECT, _write_alerts

@@ -17,7 +17,7 @@ import pytest
 from kodomo_pipeline.backtest.engine import Period, as_of_dates, read_result, run_backtest
 from kodomo_pipeline.backtest.outcomes import load_outcomes
 from kodomo_pipeline.config.errors import ConfigError
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from tests.conftest import write_export
 
 JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)
@@ -272,7 +272,7 @@ def test_a_copy_of_the_town_database_is_replayed_and_the_town_database_is_left_a
 
 def test_the_asset_without_dates_backtests_the_towns_own_history_whose_horizon_has_passed(home: Path, towns) -> None:
     from kodomo_pipeline.orchestration.backtest_assets import BacktestConfig, replay_window
-    from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping
+    from kodomo_pipeline.storage.feed_tables import ensure_bookkeeping
     from kodomo_pipeline.storage.town_db import open_town_db
 
     town = towns["misato"]

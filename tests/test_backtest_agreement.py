@@ -14,7 +14,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from kodomo_pipeline.backtest.report import headline
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from kodomo_pipeline.rules.domain import difficulty_names
 from tests.test_backtest import _write_history
 

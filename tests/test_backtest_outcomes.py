@@ -18,7 +18,7 @@ from kodomo_pipeline.backtest.engine import run_backtest
 from kodomo_pipeline.backtest.outcomes import load_outcomes
 from kodomo_pipeline.generator.history import generate_history, month_dates
 from kodomo_pipeline.layout.values import decode_column
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from tests.conftest import K_JUMIN_ROW, ingest_rows, write_export
 from tests.test_backtest import FEB, JAN, JUMIN, M1, M2, M3, MAR, A, B, C
 

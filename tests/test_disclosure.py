@@ -29,8 +29,15 @@ from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands
 from kodomo_pipeline.linkage.crosswalk import run_linkage
 from kodomo_pipeline.linkage.persons import build_persons
-from kodomo_pipeline.privacy.profiles import DIRECT_IDENTIFIERS, WATCH, load_profile, load_profiles
-from kodomo_pipeline.privacy.pseudonym import CONTEXT, PSEUDONYM_HEX, PseudonymKeyError, env_var, key_path, load_key
+from kodomo_pipeline.privacy.services.profiles import DIRECT_IDENTIFIERS, WATCH, load_profile, load_profiles
+from kodomo_pipeline.privacy.services.pseudonym import (
+    CONTEXT,
+    PSEUDONYM_HEX,
+    PseudonymKeyError,
+    env_var,
+    key_path,
+    load_key,
+)
 from kodomo_pipeline.storage.town_db import open_town_db
 
 ASOF = dt.date(2026, 11, 26)

@@ -21,8 +21,8 @@ from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.orchestration.instance import dagster_home
-from kodomo_pipeline.privacy.leak_guard import scan
-from kodomo_pipeline.privacy.storage_scan import storage_texts
+from kodomo_pipeline.privacy.services.leak_guard import scan
+from kodomo_pipeline.privacy.services.storage_scan import storage_texts
 from tests.conftest import generated_data_root
 
 ASOF = dt.date(2026, 11, 26)

@@ -23,7 +23,7 @@ from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import TownConfig, load_towns
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.explain import AlertNotFound, explain_alert, render
-from kodomo_pipeline.privacy.audit import read_access_log
+from kodomo_pipeline.privacy.services.access_log import read_access_log
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from tests.conftest import generated_data_root, ingest_rows
 

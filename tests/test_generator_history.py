@@ -19,7 +19,7 @@ from kodomo_pipeline.generator.population import CHILD0, build_world
 from kodomo_pipeline.generator.rng import Rng
 from kodomo_pipeline.generator.town import _town_seed
 from kodomo_pipeline.generator.welfare import escalation_days
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from tests.conftest import read_export_rows
 
 FIRST, LAST = dt.date(2024, 1, 31), dt.date(2024, 6, 30)

@@ -19,7 +19,7 @@ from kodomo_pipeline.generator.gaiji import NURSERY_MARK, REGISTRY_MARK, outside
 from kodomo_pipeline.generator.history import HistorySummary, generate_history, month_dates
 from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, to_standard
 from kodomo_pipeline.generator.presets import PRESETS_FILE, load_preset
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from tests.conftest import read_export_rows
 
 ASOF = dt.date(2026, 4, 1)

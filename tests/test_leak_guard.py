@@ -39,8 +39,8 @@ from kodomo_pipeline.orchestration.quality_assets import (
 )
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.orchestration.town_jobs import run_config_for
-from kodomo_pipeline.privacy.leak_guard import date_candidates, scan
-from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.privacy.services.leak_guard import date_candidates, scan
+from kodomo_pipeline.storage import feed_tables as tables
 
 ASOF = dt.date(2026, 11, 26)
 POPULATION = 800

@@ -13,7 +13,7 @@ import duckdb
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
-from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.runner import judge_at

@@ -16,10 +16,10 @@ from markupsafe import escape
 from kodomo_pipeline.config import TownConfig, load_towns
 from kodomo_pipeline.orchestration.privacy_assets import build_privacy_assets
 from kodomo_pipeline.orchestration.resource import KodomoResource
-from kodomo_pipeline.privacy.leak_guard import scan
-from kodomo_pipeline.privacy.profiles import load_profiles
-from kodomo_pipeline.privacy.pseudonym import env_var
-from kodomo_pipeline.privacy.report import build_privacy_report, report_path
+from kodomo_pipeline.privacy.reports.review_report import build_privacy_report, report_path
+from kodomo_pipeline.privacy.services.leak_guard import scan
+from kodomo_pipeline.privacy.services.profiles import load_profiles
+from kodomo_pipeline.privacy.services.pseudonym import env_var
 from kodomo_pipeline.storage.town_db import open_town_db
 from tests.test_disclosure import ASOF, TOWN, build_town_database
 

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
-from kodomo_pipeline.privacy.audit import accesses_by_operator, read_access_log, record_access
 from kodomo_pipeline.privacy.commands import audit_command, purge_command
-from kodomo_pipeline.privacy.retention import load_retention, purge, read_purge_log, years_before
+from kodomo_pipeline.privacy.services.access_log import accesses_by_operator, read_access_log, record_access
+from kodomo_pipeline.privacy.services.retention import load_retention, purge, read_purge_log, years_before
 from kodomo_pipeline.storage.town_db import open_town_db
 
 EXTRACTS = (dt.date(2019, 4, 1), dt.date(2021, 4, 1), dt.date(2026, 11, 26))

@@ -283,8 +283,8 @@ def test_a_failed_run_carrying_a_personal_value_is_flagged(env_home: Path) -> No
 
 
 def test_a_lost_key_is_refused_and_rotation_is_explicit_and_recorded(env_home: Path) -> None:
-    from kodomo_pipeline.privacy.key_registry import KeyMismatch, key_history, verify_town_key
-    from kodomo_pipeline.privacy.pseudonym import key_path
+    from kodomo_pipeline.privacy.services.key_registry import KeyMismatch, key_history, verify_town_key
+    from kodomo_pipeline.privacy.services.pseudonym import key_path
 
     town = load_towns()[TOWN]
     key_file = key_path(TOWN, env_home)
@@ -307,7 +307,7 @@ def test_a_lost_key_is_refused_and_rotation_is_explicit_and_recorded(env_home: P
 
 
 def test_purge_leaves_no_copy_past_its_retention(env_home: Path) -> None:
-    from kodomo_pipeline.privacy.retention import load_retention, purge
+    from kodomo_pipeline.privacy.services.retention import load_retention, purge
 
     town = load_towns()[TOWN]
     old = {

@@ -63,7 +63,7 @@ from kodomo_pipeline.config.feed_roles import POSTPARTUM, REGISTRY, linked_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
-from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.domain import TYPE_CODES, level_a_override_rules, level_boundaries
 from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_rules
 from kodomo_pipeline.sqlmodels.runner import judge_at

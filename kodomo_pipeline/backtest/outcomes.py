@@ -24,7 +24,7 @@ from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.rules.domain import TYPE_CODES, record_key_sql, type_name
 from kodomo_pipeline.rules.ruleset import TypeCode, read_rules_yaml
-from kodomo_pipeline.storage.ingest_tables import valid_table
+from kodomo_pipeline.storage.feed_tables import valid_table
 from kodomo_pipeline.storage.snapshots import has_table
 
 CROSSWALK = "crosswalk"

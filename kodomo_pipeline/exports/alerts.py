@@ -13,8 +13,8 @@ import duckdb
 import pandas as pd
 
 from kodomo_pipeline.exports.csvfile import write_contract_csv
-from kodomo_pipeline.privacy.audit import record_access
-from kodomo_pipeline.storage.ingest_tables import read_frame
+from kodomo_pipeline.privacy.services.access_log import record_access
+from kodomo_pipeline.storage.feed_tables import read_frame
 
 ALERT_COLUMNS = [
     "alert_id",

@@ -21,11 +21,11 @@ import pandas as pd
 from kodomo_pipeline.config.feed_roles import NURSERY, SCHOOL_ROSTER
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
-from kodomo_pipeline.privacy.audit import record_access
-from kodomo_pipeline.privacy.profiles import WATCH, DisclosureProfile, load_profiles
-from kodomo_pipeline.privacy.pseudonym import PseudonymKey, load_key
+from kodomo_pipeline.privacy.services.access_log import record_access
+from kodomo_pipeline.privacy.services.profiles import WATCH, DisclosureProfile, load_profiles
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.domain import LEVELS, record_key_sql
-from kodomo_pipeline.storage.ingest_tables import read_frame
+from kodomo_pipeline.storage.feed_tables import read_frame
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 PERSON_FIELDS = ["name_kanji", "name_kana", "birth_date", "sex", "address", "age"]

@@ -38,7 +38,7 @@ from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.exports.alerts import EXPORTED_ALERTS, MEETING_ORDER, MEETING_PURPOSE
 from kodomo_pipeline.exports.csvfile import neutralise_formula
 from kodomo_pipeline.exports.operator_summary import LEVELS
-from kodomo_pipeline.privacy.audit import record_access
+from kodomo_pipeline.privacy.services.access_log import record_access
 from kodomo_pipeline.rules.domain import (
     LEVEL_A_EFFECT,
     difficulty_types,
@@ -50,7 +50,7 @@ from kodomo_pipeline.rules.ruleset import Level, load_base_rules
 from kodomo_pipeline.sqlmodels import lifecycle
 from kodomo_pipeline.sqlmodels.history import rule_ids, rule_points
 from kodomo_pipeline.storage.fallback import describe_fallback
-from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
+from kodomo_pipeline.storage.feed_tables import read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 LIST_SHEET = "検討リスト"

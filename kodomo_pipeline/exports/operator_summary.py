@@ -15,7 +15,7 @@ import duckdb
 from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
 from kodomo_pipeline.rules.domain import LEVELS, difficulty_names
 from kodomo_pipeline.storage.fallback import describe_fallback, failed_feeds
-from kodomo_pipeline.storage.ingest_tables import fetch_one
+from kodomo_pipeline.storage.feed_tables import fetch_one
 
 __all__ = ["LEVELS", "operator_summary", "summary_markdown"]
 CHANGES = ("新規", "上昇", "継続", "低下")

@@ -43,7 +43,7 @@ from kodomo_pipeline.generator.pupils import Pupils, build_pupils
 from kodomo_pipeline.generator.risk import AB, ALERT_COLUMNS, DD, EXPECTANT, PP, score
 from kodomo_pipeline.generator.town import _build_frames, _town_digit, _write_feeds, build_town_world
 from kodomo_pipeline.generator.welfare import escalation_days
-from kodomo_pipeline.privacy.pseudonym import PseudonymKey
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey
 
 TYPE_CODE = {AB: "AB", PP: "PP", DD: "DD"}
 DECISIONS = np.array(["対応不要", "見守り", "要対協登録", "緊急対応"], dtype=object)

@@ -36,9 +36,9 @@ from kodomo_pipeline.ingest.inbox_scan import STILL_WRITING, wait_until_settled
 from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_bytes
 from kodomo_pipeline.ingest.settings import ShrinkRule, ingestion_settings
 from kodomo_pipeline.ingest.xlsx_reader import read_inbox_file
-from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage import feed_tables as tables
 from kodomo_pipeline.storage.faults import crash_point
-from kodomo_pipeline.storage.ingest_tables import fetch_one
+from kodomo_pipeline.storage.feed_tables import fetch_one
 
 
 @dataclass

@@ -25,7 +25,7 @@ from kodomo_pipeline.linkage.crosswalk import load_decisions
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.model import PERSONS, RECORDS, _common_frame, _quiet_splink, splink_objects
 from kodomo_pipeline.reports import render_template
-from kodomo_pipeline.storage.ingest_tables import read_frame
+from kodomo_pipeline.storage.feed_tables import read_frame
 from kodomo_pipeline.storage.snapshots import has_table
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.model import COMPARISONS, ChartTargets, score_pairs
-from kodomo_pipeline.storage.ingest_tables import insert_frame, read_frame, valid_table
+from kodomo_pipeline.storage.feed_tables import insert_frame, read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 CROSSWALK_COLUMNS = ["feed", "source_key", "resident_id", "match_probability", "status"]  # spec/outputs.md

@@ -13,8 +13,8 @@ from kodomo_pipeline.exports.meiyose_template_xlsx import write_meiyose_template
 from kodomo_pipeline.linkage.crosswalk import CROSSWALK_COLUMNS
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.review import write_review
-from kodomo_pipeline.privacy.audit import record_access
-from kodomo_pipeline.storage.ingest_tables import read_frame
+from kodomo_pipeline.privacy.services.access_log import record_access
+from kodomo_pipeline.storage.feed_tables import read_frame
 
 
 def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, out_dir: Path) -> dict[str, Path]:

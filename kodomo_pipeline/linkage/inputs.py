@@ -24,7 +24,7 @@ from kodomo_pipeline.linkage.normalize import (
     split_name,
 )
 from kodomo_pipeline.rules.domain import record_key_values
-from kodomo_pipeline.storage.ingest_tables import read_frame, valid_table
+from kodomo_pipeline.storage.feed_tables import read_frame, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 CHILD_MAX_AGE = 18

@@ -17,7 +17,7 @@ import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.sqlmodels.macros import install_macros
-from kodomo_pipeline.storage.ingest_tables import fetch_one, valid_table
+from kodomo_pipeline.storage.feed_tables import fetch_one, valid_table
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 

@@ -3,13 +3,14 @@
 
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.alerts import export_alerts_csv
 from kodomo_pipeline.exports.meeting_xlsx import export_meeting_xlsx
 from kodomo_pipeline.exports.operator_summary import LEVELS, operator_summary, summary_markdown
 from kodomo_pipeline.orchestration.resource import KodomoResource
+from kodomo_pipeline.orchestration.town_asset import judged_database, town_asset
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.storage.faults import crash_point
 
@@ -35,21 +36,14 @@ def summary_metadata(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_export_assets(town: TownConfig) -> list[AssetsDefinition]:
-    @asset(
-        key=AssetKey([town.town, "alerts_export"]),
-        group_name=town.town,
-        kinds={"csv", "xlsx"},
-        deps=[AssetKey([town.town, "alerts"])],
-        description="alerts_<YYYYMMDD>.csv (spec/outputs.md) and the meeting list people read "
-        "(meeting_<town>_<YYYYMMDD>.xlsx: names, ages, reasons in words, counts, 判定 to fill in) in the town's "
-        "output folder; "
-        "suppressed (対応不要) alerts are left out. Metadata: counts only.",
-    )
+    @town_asset(town, "alerts_export", after="alerts", kinds={"csv", "xlsx"})
     def alerts_export(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
+        """alerts_<YYYYMMDD>.csv (spec/outputs.md) and the meeting list people read (meeting_<town>_<YYYYMMDD>.xlsx:
+        names, ages, reasons in words, counts, 判定 to fill in) in the town's output folder; suppressed (対応不要)
+        alerts are left out. Metadata: counts only."""
         levels = apply_overrides(town.path, town.rule_overrides).levels
         out_dir = kodomo.output_dir(town)
-        with kodomo.database(town) as con:
-            asof = kodomo.judgment_date(con)
+        with judged_database(kodomo, town) as (con, asof):
             summary = operator_summary(con, asof)
             csv_path = export_alerts_csv(con, asof, out_dir)
             crash_point("export")  # test-only (KODOMO_FAULT_AT): a kill -9 between the two files

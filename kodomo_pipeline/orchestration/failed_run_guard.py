@@ -2,7 +2,7 @@
 an error, and the leak guard asset, being the last step, never runs in them.
 
 Per town, a run-status sensor (daemon) scans every failed or canceled nightly run's event log and compute
-logs with the same scan as the asset (privacy/leak_guard.py), and shows the result in the Dagster UI twice:
+logs with the same scan as the asset (privacy/services/leak_guard.py), and shows the result in the Dagster UI twice:
 as the run's tag `kodomo/leak_guard` and as an observation of the town's `leak_guard` asset. `kodomo run`
 scans its own failed run the same way, so nothing depends on the daemon being up.
 """
@@ -32,7 +32,7 @@ from kodomo_pipeline.orchestration.quality_assets import (
     event_log_texts,
 )
 from kodomo_pipeline.orchestration.run_scope import ASOF_TAG
-from kodomo_pipeline.privacy.leak_guard import LeakReport, operational_dates, scan
+from kodomo_pipeline.privacy.services.leak_guard import LeakReport, operational_dates, scan
 from kodomo_pipeline.storage.snapshots import newest_extract
 from kodomo_pipeline.storage.town_db import open_town_db
 

@@ -19,7 +19,7 @@ from dagster import (
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.steps import FeedFailed, ingest_raw, validate_feed
 from kodomo_pipeline.orchestration.resource import KodomoResource
-from kodomo_pipeline.storage import ingest_tables as tables
+from kodomo_pipeline.storage import feed_tables as tables
 from kodomo_pipeline.storage.fallback import describe_fallback, last_good_snapshot
 
 MIN_PASS_RATE = 0.95  # below this share of valid rows the operator is warned: the export may have changed

@@ -16,7 +16,7 @@ from kodomo_pipeline.linkage.persons import (
 )
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.storage.faults import crash_point
-from kodomo_pipeline.storage.ingest_tables import fetch_one
+from kodomo_pipeline.storage.feed_tables import fetch_one
 
 
 def valid_key(town: TownConfig, feed: str) -> AssetKey:

@@ -19,7 +19,7 @@ from dagster import (
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.orchestration.resource import KodomoResource
-from kodomo_pipeline.privacy.pseudonym import load_key
+from kodomo_pipeline.privacy.services.pseudonym import load_key
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, decision_figures
 from kodomo_pipeline.sqlmodels.lineage import column_lineage

@@ -28,8 +28,8 @@ from dagster import (
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.orchestration.resource import KodomoResource
-from kodomo_pipeline.privacy.leak_guard import LeakReport, operational_dates, read_texts, scan
-from kodomo_pipeline.privacy.storage_scan import json_strings
+from kodomo_pipeline.privacy.services.leak_guard import LeakReport, operational_dates, read_texts, scan
+from kodomo_pipeline.privacy.services.storage_scan import json_strings
 
 GX_CHECK = "great_expectations"
 LEAK_GUARD = "leak_guard"

@@ -1,11 +1,12 @@
 """Reports per town after the alerts: the rule matrix page and the column-lineage report for auditors."""
 # No `from __future__ import annotations` here: Dagster inspects the context annotation at runtime.
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue
 
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.orchestration.resource import KodomoResource
+from kodomo_pipeline.orchestration.town_asset import judged_database, town_asset, written_files
 from kodomo_pipeline.reports.lineage_report import lineage_columns, model_lineage, write_lineage_report
 from kodomo_pipeline.reports.rule_matrix import write_rule_matrix
 from kodomo_pipeline.rules.ruleset import apply_overrides
@@ -13,18 +14,12 @@ from kodomo_pipeline.sqlmodels.project import load_models
 
 
 def build_rule_matrix_asset(town: TownConfig) -> AssetsDefinition:
-    @asset(
-        key=AssetKey([town.town, "rule_matrix"]),
-        group_name=town.town,
-        kinds={"html"},
-        deps=[AssetKey([town.town, "alerts"])],
-        description="判定条件の設定と可視化: reports/rule_matrix_<YYYYMMDD>.html — every rule in words, points per "
-        "type, this town's overrides, 未連携 rules and how many subjects each rule hit this run (counts only).",
-    )
+    @town_asset(town, "rule_matrix", after="alerts", kinds={"html"})
     def rule_matrix(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
+        """判定条件の設定と可視化: reports/rule_matrix_<YYYYMMDD>.html — every rule in words, points per type, this
+        town's overrides, 未連携 rules and how many subjects each rule hit this run (counts only)."""
         rules = apply_overrides(town.path, town.rule_overrides)
-        with kodomo.database(town) as con:
-            asof = kodomo.judgment_date(con)
+        with judged_database(kodomo, town) as (con, asof):
             path, column = write_rule_matrix(con, town, rules, asof, kodomo.output_dir(town))
         not_linked = sorted(rule_id for rule_id, linked in column.linked.items() if not linked)
         return MaterializeResult(
@@ -44,15 +39,10 @@ def build_rule_matrix_asset(town: TownConfig) -> AssetsDefinition:
 
 
 def build_lineage_report_asset(town: TownConfig) -> AssetsDefinition:
-    @asset(
-        key=AssetKey([town.town, "lineage_report"]),
-        group_name=town.town,
-        kinds={"html", "csv"},
-        deps=[AssetKey([town.town, "alerts"])],
-        description="Column lineage for auditors (the OSS UI does not draw it): reports/lineage_<YYYYMMDD>.html "
-        "and .csv — every output column of every SQL model, its direct sources and the feed columns it rests on.",
-    )
+    @town_asset(town, "lineage_report", after="alerts", kinds={"html", "csv"})
     def lineage_report(context: AssetExecutionContext, kodomo: KodomoResource) -> MaterializeResult:
+        """Column lineage for auditors (the OSS UI does not draw it): reports/lineage_<YYYYMMDD>.html and .csv —
+        every output column of every SQL model, its direct sources and the feed columns it rests on."""
         feeds = load_feeds()
         models = load_models(feeds=frozenset(feeds))
         rules = apply_overrides(town.path, town.rule_overrides)
@@ -61,14 +51,13 @@ def build_lineage_report_asset(town: TownConfig) -> AssetsDefinition:
             columns = lineage_columns(model_lineage(con, models), models, feeds)
         written = write_lineage_report(columns, models, town.name_ja, asof, kodomo.output_dir(town))
         return MaterializeResult(
-            metadata={
-                "as_of": asof.isoformat(),
+            metadata=written_files(asof, written)
+            | {
                 "models": len({item.model for item in columns}),
                 "columns": len(columns),
                 "columns_without_source": sum(1 for item in columns if not item.sources),
                 "columns_from_special_care": sum(1 for item in columns if item.special_care),
             }
-            | {name: MetadataValue.path(str(path)) for name, path in written.items()}
         )
 
     return lineage_report

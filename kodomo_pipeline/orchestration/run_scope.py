@@ -117,8 +117,8 @@ def run_scope(resource: KodomoResource, context: InitResourceContext) -> Iterato
 
 
 def check_town_key(town: TownConfig, root: Path, context: InitResourceContext) -> None:
-    """Refuse the run when the key is not the one the town database recorded (privacy/key_registry.py)."""
-    from kodomo_pipeline.privacy.key_registry import verify_town_key
+    """Refuse the run when the key is not the one the town database recorded (privacy/services/key_registry.py)."""
+    from kodomo_pipeline.privacy.services.key_registry import verify_town_key
 
     announcement = verify_town_key(town, root)
     if announcement and context.log:

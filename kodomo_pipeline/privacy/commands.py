@@ -28,7 +28,7 @@ def purge_command(town: TownConfig, before: dt.date, dry_run: bool, as_json: boo
     Archived exports and their raw, valid and quarantined rows go; the snapshot in force stays.
     Every removal is recorded in the town's purge_log (see `kodomo audit`).
     """
-    from kodomo_pipeline.privacy.retention import load_retention, purge
+    from kodomo_pipeline.privacy.services.retention import load_retention, purge
 
     try:
         policy = load_retention()
@@ -51,7 +51,7 @@ def purge_command(town: TownConfig, before: dt.date, dry_run: bool, as_json: boo
         )
     for feed, name in result.kept_in_force.items():
         click.echo(f"  kept (in force) {feed:<16}{name}")
-    for copy in result.files:  # inbox, out/, failed/, logs/, backtest copies (privacy/file_retention.py)
+    for copy in result.files:  # inbox, out/, failed/, logs/, backtest copies (privacy/services/file_retention.py)
         click.echo(f"  {verb} copy {copy['kind']:<9}{copy['path']}  {copy['date']}  keep {copy['retention_years']} y")
 
 
@@ -62,8 +62,8 @@ def audit_command(town: TownConfig, as_json: bool) -> None:
     """Show who accessed the town's personal data (when, what, why) and what was purged."""
     import duckdb
 
-    from kodomo_pipeline.privacy.audit import accesses_by_operator, read_access_log
-    from kodomo_pipeline.privacy.retention import read_purge_log
+    from kodomo_pipeline.privacy.services.access_log import accesses_by_operator, read_access_log
+    from kodomo_pipeline.privacy.services.retention import read_purge_log
 
     database = town.database(data_root())
     accesses, by_operator, purges = [], {}, []

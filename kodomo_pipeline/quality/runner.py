@@ -30,7 +30,7 @@ from kodomo_pipeline.ingest.reader import ROW
 from kodomo_pipeline.ingest.steps import _stored_export as stored_export  # the same reading as validation
 from kodomo_pipeline.quality.docs import make_offline, pages_written_since
 from kodomo_pipeline.quality.suites import EXTRACT_DATE, PROBLEM, UNDECODABLE, Suite
-from kodomo_pipeline.storage.ingest_tables import fetch_one, raw_table
+from kodomo_pipeline.storage.feed_tables import fetch_one, raw_table
 from kodomo_pipeline.storage.snapshots import has_table
 
 DATASOURCE = "kodomo"

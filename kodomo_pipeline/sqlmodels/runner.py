@@ -11,7 +11,7 @@ from duckdb.sqltypes import VARCHAR
 
 from kodomo_pipeline.config.feeds import FeedSpec, load_feeds
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.privacy.pseudonym import PseudonymKey, ephemeral_key
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, ephemeral_key
 from kodomo_pipeline.rules.column_gaps import column_gaps, unlinked_by_gaps, write_column_gaps
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import Rule, RuleSet
@@ -20,7 +20,7 @@ from kodomo_pipeline.sqlmodels.lifecycle import DECISIONS_MODEL, lifecycle_varia
 from kodomo_pipeline.sqlmodels.macros import install_macros
 from kodomo_pipeline.sqlmodels.project import STAGING_PREFIX, Model, load_models, run_order
 from kodomo_pipeline.sqlmodels.schema import SchemaError, check_columns
-from kodomo_pipeline.storage.ingest_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
+from kodomo_pipeline.storage.feed_tables import ensure_bookkeeping, ensure_feed_tables, fetch_one
 from kodomo_pipeline.storage.snapshots import current_rows_sql, has_table
 
 CHILD_MAX_AGE = 17  # a child subject is 0–17 at T
@@ -108,7 +108,7 @@ def prepare(
 ) -> None:
     """Set T and the rule parameters, and make the staging views `stg_<feed>` (snapshot in force at T).
 
-    `key` is the town's key (privacy/pseudonym.py) new alert IDs are derived from; without one (unit tests,
+    `key` is the town's key (privacy/services/pseudonym.py) new alert IDs are derived from; without one (unit tests,
     benchmarks) they are random and stay stable only through `alert_ids`. `tables_ready`: this run already wrote
     the rule set and made the bookkeeping and empty tables (KodomoResource.prepare), so only this connection's
     session (T, parameters, views, the alert-ID function) is set up."""

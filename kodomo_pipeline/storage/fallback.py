@@ -13,7 +13,7 @@ import datetime as dt
 
 import duckdb
 
-from kodomo_pipeline.storage.ingest_tables import fetch_one, latest_run_feeds
+from kodomo_pipeline.storage.feed_tables import fetch_one, latest_run_feeds
 from kodomo_pipeline.storage.snapshots import has_table
 
 

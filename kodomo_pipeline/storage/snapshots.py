@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from kodomo_pipeline.storage.ingest_tables import fetch_one, valid_table
+from kodomo_pipeline.storage.feed_tables import fetch_one, valid_table
 
 
 def current_rows_sql(feed: str, asof: str = "?") -> str:

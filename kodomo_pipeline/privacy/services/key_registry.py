@@ -1,7 +1,7 @@
 """Which pseudonym key the town database was built with, so that a lost or swapped key is never silent.
 
 A new key changes every analyst pseudonym and the IDs of new alerts. The database records the key's
-fingerprint (an HMAC of a fixed text, privacy/pseudonym.py) at first use; a run with another key, or with
+fingerprint (an HMAC of a fixed text, privacy/services/pseudonym.py) at first use; a run with another key, or with
 no key where one was recorded, is refused. Changing the key is an explicit, recorded `kodomo key rotate`.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.privacy.pseudonym import PseudonymKeyError, env_var, key_available, key_path, load_key
+from kodomo_pipeline.privacy.services.pseudonym import PseudonymKeyError, env_var, key_available, key_path, load_key
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
 

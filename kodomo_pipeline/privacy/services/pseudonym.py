@@ -67,7 +67,7 @@ class PseudonymKey:
     @property
     def fingerprint(self) -> str:
         """Names the key without revealing it (an HMAC of a fixed text): recorded in the town database so that
-        a lost or swapped key is noticed before any pseudonym changes (privacy/key_registry.py)."""
+        a lost or swapped key is noticed before any pseudonym changes (privacy/services/key_registry.py)."""
         return hmac.new(self._secret, FINGERPRINT_CONTEXT, hashlib.sha256).hexdigest()[:FINGERPRINT_HEX]
 
     @property

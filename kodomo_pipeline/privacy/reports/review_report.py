@@ -18,12 +18,12 @@ import duckdb
 from kodomo_pipeline.config.feeds import FeedSpec
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.disclosure import manifest_path
-from kodomo_pipeline.privacy.profiles import DisclosureProfile, load_profiles
-from kodomo_pipeline.privacy.retention import RetentionPolicy, load_retention, years_before
+from kodomo_pipeline.privacy.services.profiles import DisclosureProfile, load_profiles
+from kodomo_pipeline.privacy.services.retention import RetentionPolicy, load_retention, years_before
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.rules.column_gaps import describe_gap, read_column_gaps
 from kodomo_pipeline.sqlmodels.lifecycle import quarantine_meaning
-from kodomo_pipeline.storage.ingest_tables import latest_run_feeds, quarantine_reasons
+from kodomo_pipeline.storage.feed_tables import latest_run_feeds, quarantine_reasons
 from kodomo_pipeline.storage.snapshots import has_table
 
 PERSONAL_JA = {
@@ -136,6 +136,11 @@ def _retention(
     }
 
 
+def _stated_purpose(item: FeedSpec | DisclosureProfile) -> dict:
+    """Title and 利用目的 as a reviewer reads them, for a feed and a disclosure profile alike (English optional)."""
+    return {"title_ja": item.title_ja, "purpose": item.purpose, "purpose_en": item.purpose_en or ""}
+
+
 def _feed(
     con: duckdb.DuckDBPyConnection,
     town: TownConfig,
@@ -161,10 +166,8 @@ def _feed(
     gaps = [describe_gap(gap) for gap in read_column_gaps(con) if gap["feed"] == spec.feed]
     return {
         "feed": spec.feed,
-        "title_ja": spec.title_ja,
+        **_stated_purpose(spec),
         "department": spec.department,
-        "purpose": spec.purpose,
-        "purpose_en": spec.purpose_en or "",
         "layout_source": layout.source,
         "columns": columns,
         "special_care": sum(1 for c in columns if c["special_care"]),
@@ -219,10 +222,8 @@ def _profile(profile: DisclosureProfile, exported: dict | None) -> dict:
         )
     return {
         "name": profile.profile,
-        "title_ja": profile.title_ja,
+        **_stated_purpose(profile),
         "recipient": profile.recipient,
-        "purpose": profile.purpose,
-        "purpose_en": profile.purpose_en or "",
         "legal_basis": profile.legal_basis,
         "identified": profile.identified,
         "split_by": profile.split_by or "",

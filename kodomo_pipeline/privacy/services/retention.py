@@ -24,9 +24,9 @@ from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.archive import archived_snapshot
-from kodomo_pipeline.privacy.audit import current_operator
-from kodomo_pipeline.privacy.file_retention import purge_copies
-from kodomo_pipeline.storage.ingest_tables import fetch_one, raw_table, valid_table
+from kodomo_pipeline.privacy.services.access_log import current_operator
+from kodomo_pipeline.privacy.services.file_retention import purge_copies
+from kodomo_pipeline.storage.feed_tables import fetch_one, raw_table, valid_table
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -129,7 +129,7 @@ class PurgeResult:
     dry_run: bool
     purged: list[PurgedSnapshot] = field(default_factory=list)
     kept_in_force: dict[str, str] = field(default_factory=dict)  # feed → file name of the snapshot in force
-    files: list[dict] = field(default_factory=list)  # other copies removed (privacy/file_retention.py)
+    files: list[dict] = field(default_factory=list)  # other copies removed (privacy/services/file_retention.py)
 
     def as_dict(self) -> dict:
         return {

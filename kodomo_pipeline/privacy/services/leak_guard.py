@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.layout.wareki import ERAS, WarekiError, parse_wareki_date
-from kodomo_pipeline.storage.ingest_tables import raw_table, valid_table
+from kodomo_pipeline.storage.feed_tables import raw_table, valid_table
 from kodomo_pipeline.storage.snapshots import has_table
 
 KINDS = ("identifier", "name", "kana", "birth_date", "address")

@@ -20,10 +20,10 @@ import duckdb
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.inbox import list_snapshots
-from kodomo_pipeline.privacy.audit import current_operator
+from kodomo_pipeline.privacy.services.access_log import current_operator
 
 if TYPE_CHECKING:
-    from kodomo_pipeline.privacy.retention import RetentionPolicy
+    from kodomo_pipeline.privacy.services.retention import RetentionPolicy
 
 _STAMP = re.compile(r"_(\d{8})(?!\d)")
 _LOG = """CREATE TABLE IF NOT EXISTS purge_files_log (purged_at TIMESTAMP NOT NULL, operator VARCHAR NOT NULL,
@@ -42,7 +42,7 @@ def file_date(path: Path) -> dt.date:
 
 
 def _limit(before: dt.date, today: dt.date, years: int) -> dt.date:
-    from kodomo_pipeline.privacy.retention import years_before
+    from kodomo_pipeline.privacy.services.retention import years_before
 
     return min(before, years_before(today, years))
 
