@@ -67,7 +67,7 @@ from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.domain import TYPE_CODES, level_a_override_rules, level_boundaries
 from kodomo_pipeline.rules.ruleset import RuleSet, apply_overrides, load_base_rules
 from kodomo_pipeline.sqlmodels.runner import judge_at
-from kodomo_pipeline.storage.ingest_tables import valid_table
+from kodomo_pipeline.storage.feed_tables import valid_table
 from kodomo_pipeline.storage.snapshots import has_table, newest_extract
 from kodomo_pipeline.storage.town_db import town_lock
 
