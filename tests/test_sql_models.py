@@ -9,10 +9,10 @@ import duckdb
 import pytest
 from dagster import AssetKey
 
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.project import ModelError, load_models, run_order
+from kodomo_pipeline.sqlmodels.registry import build_registry
 from kodomo_pipeline.sqlmodels.runner import prepare, rule_variables, run_model
 from tests.conftest import ingest_rows
 
@@ -37,13 +37,15 @@ def test_dependencies_are_read_from_the_sql(tmp_path: Path) -> None:
     models = _models(
         tmp_path,
         {
-            "facts/a.sql": "SELECT resident_id FROM persons",
+            "facts/a.sql": "SELECT resident_id FROM crosswalk",
             "indicators/b.sql": "WITH x AS (SELECT * FROM a) "
             "SELECT x.resident_id, s.case_no FROM x JOIN stg_jido_soudan s USING (resident_id)",
             "risk/c.sql": "SELECT * FROM b UNION ALL SELECT resident_id, NULL FROM a",
         },
     )
-    assert models["b"].models == {"a"} and models["b"].feeds == {"jido_soudan"} and models["a"].upstream == {"persons"}
+    assert (
+        models["b"].models == {"a"} and models["b"].feeds == {"jido_soudan"} and models["a"].upstream == {"crosswalk"}
+    )
     assert models["c"].models == {"a", "b"}
     assert run_order(models) == ["a", "b", "c"]
 
@@ -68,7 +70,7 @@ def test_the_asset_graph_is_the_sql_graph(home: Path) -> None:
         for town in ("kawashima", "misato"):
             parents = {key.path[1] for key in graph.get(AssetKey([town, name])).parent_keys}
             assert set(model.models) <= parents
-            assert "persons" in parents if "persons" in model.upstream else True
+            assert "crosswalk" in parents if "crosswalk" in model.upstream else True
 
 
 def test_rule_parameters_become_variables() -> None:
@@ -97,8 +99,7 @@ def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) 
         ["30000004", "2026/04/01", "10", "2026/11/30", "有", "うれしい", "有", "無", "無"],
     ]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "ninshin_todoke": notices}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     prepare(con, town, T, apply_overrides(town.path, {}))
     assert run_model(con, load_models()["subjects"]) == 3
     subjects = set(con.execute("SELECT subject_resident_id, subject_type FROM subjects").fetchall())
@@ -108,8 +109,7 @@ def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) 
 def _kawashima_db(tmp_path: Path, towns, jumin: list[list[str]], soudan: list[list[str]]) -> duckdb.DuckDBPyConnection:
     town = towns["kawashima"]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "jido_soudan": soudan}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in run_order(
@@ -161,8 +161,7 @@ def test_checkup_findings_at_their_boundaries(tmp_path: Path, towns) -> None:
         ["30000105", "3歳", "2026/01", "", "", "", "", "", "", ""],  # invited, not attended: no finding
     ]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "nyuyoji_kenshin": exams}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in ("subjects", "ind_checkup_findings"):
@@ -187,8 +186,7 @@ def test_attendance_windows_and_transferred_students(tmp_path: Path, towns) -> N
         ["S3", "2026-08", "30", "29", "0", "7"],  # 29 days, 7 visits (and August is outside R18's window)
     ]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "gakko_shusseki": attendance}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     con.execute(
         """CREATE TABLE crosswalk AS SELECT * FROM (VALUES ('gakko_meibo', 'S1', '30000201', 'matched'),
            ('gakko_meibo', 'S1b', '30000201', 'matched'), ('gakko_meibo', 'S2', '30000202', 'matched'),

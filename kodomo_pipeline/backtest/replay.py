@@ -28,7 +28,7 @@ from kodomo_pipeline.ingest.steps import FeedFailed, TownPaths, ingest_raw, vali
 from kodomo_pipeline.linkage.assign import Bands
 from kodomo_pipeline.linkage.crosswalk import link_attendance, run_linkage
 from kodomo_pipeline.linkage.inputs import LINKED_FEEDS
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
+from kodomo_pipeline.sqlmodels.registry import build_registry
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import town_lock
 
@@ -182,8 +182,8 @@ def link_at(
     state: LinkageState,
     train: bool = True,
 ) -> None:
-    """Persons, mothers and (where the town has nursery or school feeds) the crosswalk at T."""
-    build_persons(con, asof)
-    build_mother_of_child(con, asof, "sango_shitsumon" in town.feeds)
+    """The registry at T (the nightly job's registry models: persons, mothers, unknown residents) and, where the
+    town has nursery or school feeds, the crosswalk."""
+    build_registry(con, asof)
     if any(feed in town.feeds for feed in LINKED_FEEDS):
         replay_linkage(con, asof, run_id, state, train)
