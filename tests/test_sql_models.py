@@ -56,6 +56,7 @@ def test_dependencies_are_read_from_the_sql(tmp_path: Path) -> None:
         ({"facts/a.sql": "SELECT * FROM nowhere"}, "nowhere"),
         ({"facts/a.sql": "SELECT * FROM b", "facts/b.sql": "SELECT * FROM a"}, "circle"),
         ({"facts/a.sql": "SELECT FROM WHERE"}, "not valid SQL"),
+        ({"facts/a.sql": "SELECT {{ nowhere }} FROM crosswalk"}, "template: 'nowhere' is undefined"),
     ],
 )
 def test_bad_models_are_refused_naming_the_file(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -201,3 +202,17 @@ def test_attendance_windows_and_transferred_students(tmp_path: Path, towns) -> N
     assert hits == {("30000201", "R17"), ("30000202", "R18")}
     facts = con.execute("SELECT count(*) FROM ind_attendance WHERE rule_id = 'R17'").fetchall()[0][0]
     assert facts == 2  # both months of both student numbers are the evidence
+
+
+def test_a_template_model_follows_the_feed_contracts(tmp_path: Path) -> None:
+    """unknown_residents is rendered from the contracts: one SELECT per column naming a registry person or
+    household, the registry feed itself left out; a contract column added would be checked without an edit."""
+    from kodomo_pipeline.config.feeds import load_feeds
+    from kodomo_pipeline.sqlmodels.templates import person_references
+
+    model = load_models()["unknown_residents"]
+    references = [r for r in person_references(load_feeds()) if r.feed != "jumin"]
+    assert len(references) >= 9 and model.sql.count("UNION ALL") == len(references) - 1
+    assert model.feeds == {r.feed for r in references} and "jumin" not in model.feeds
+    assert ("seikatsu_hogo", "household_id", "household") in {(r.feed, r.column, r.kind) for r in references}
+    assert "{%" not in model.sql and "{{" not in model.sql
