@@ -27,7 +27,7 @@ PHASES = (  # first match wins, by the asset name of the step (<town>__<asset>)
     ("quality (GX)", ("great_expectations", "quality")),
     ("ingestion", ("raw_",)),
     ("validation", ("valid_",)),
-    ("linkage", ("persons", "resident_links", "crosswalk", "attendance", "mother")),
+    ("linkage", ("persons", "unknown_residents", "crosswalk", "attendance", "mother")),
     ("exports", ("export", "disclosure", "report", "review", "privacy")),
 )
 

@@ -20,7 +20,6 @@ import pytest
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.config.errors import ConfigError
 from kodomo_pipeline.exports.meeting_xlsx import LIST_COLUMNS, meeting_rows
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.lifecycle import lifecycle_markdown, load_lifecycle, quarantine_meaning
 from kodomo_pipeline.sqlmodels.runner import judge_at
@@ -161,9 +160,7 @@ def _judge(tmp: Path, night: dt.date, files: dict[str, list[list[str]]], nights:
     town = load_towns()["misato"]
     con = ingest_rows(tmp, town, files, night)
     try:
-        build_persons(con, night)
-        build_mother_of_child(con, night, has_postpartum=False)
-        judge_at(con, town, night, apply_overrides(town.path, {}))
+        judge_at(con, town, night, apply_overrides(town.path, {}))  # the registry models too
         households = {child(n): n for n in STORY}
         frame = con.execute("SELECT * FROM alerts WHERE type_code = 'AB'").df()
         nights.alerts[night] = {households[row["subject_resident_id"]]: row for row in frame.to_dict("records")}
@@ -411,9 +408,7 @@ def test_a_run_without_alerts_is_still_the_previous_run(tmp_path: Path) -> None:
 def _judge_one(tmp: Path, town, night: dt.date, files: dict, nights: Nights) -> None:
     con: duckdb.DuckDBPyConnection = ingest_rows(tmp, town, files, night)
     try:
-        build_persons(con, night)
-        build_mother_of_child(con, night, has_postpartum=False)
-        judge_at(con, town, night, apply_overrides(town.path, {}))
+        judge_at(con, town, night, apply_overrides(town.path, {}))  # the registry models too
         frame = con.execute("SELECT * FROM alerts WHERE subject_resident_id = ?", [child(4)]).df()
         rows = frame.to_dict("records")  # the one child's 虐待 alert, or none
         nights.alerts[night] = {4: rows[0]} if rows else {}

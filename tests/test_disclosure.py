@@ -28,7 +28,6 @@ from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands
 from kodomo_pipeline.linkage.crosswalk import run_linkage
-from kodomo_pipeline.linkage.persons import build_persons
 from kodomo_pipeline.privacy.services.profiles import DIRECT_IDENTIFIERS, WATCH, load_profile, load_profiles
 from kodomo_pipeline.privacy.services.pseudonym import (
     CONTEXT,
@@ -38,6 +37,7 @@ from kodomo_pipeline.privacy.services.pseudonym import (
     key_path,
     load_key,
 )
+from kodomo_pipeline.sqlmodels.registry import build_registry
 from kodomo_pipeline.storage.town_db import open_town_db
 
 ASOF = dt.date(2026, 11, 26)
@@ -85,7 +85,7 @@ def build_town_database(root: Path, town: TownConfig, asof: dt.date = ASOF) -> P
         for feed in town.feeds:
             ingest_raw(con, town, feed, paths, "test-run", asof)
             validate_feed(con, town, feed, "test-run")
-        build_persons(con, asof)
+        build_registry(con, asof)
         run_linkage(con, asof, "test-run", Bands())
         nursery = _enrolled(con, "toen")
         everyone_enrolled = {r for r, _ in _enrolled(con, "toen", current=False, unique=False)}

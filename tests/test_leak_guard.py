@@ -30,6 +30,7 @@ from kodomo_pipeline.layout.wareki import format_wareki_date
 from kodomo_pipeline.orchestration.feed_assets import build_feed_assets
 from kodomo_pipeline.orchestration.instance import prepare_dagster_home
 from kodomo_pipeline.orchestration.linkage_assets import build_linkage_assets
+from kodomo_pipeline.orchestration.model_assets import build_model_asset
 from kodomo_pipeline.orchestration.quality_assets import (
     GX_CHECK,
     LEAK_CHECK,
@@ -40,6 +41,7 @@ from kodomo_pipeline.orchestration.quality_assets import (
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.orchestration.town_jobs import run_config_for
 from kodomo_pipeline.privacy.services.leak_guard import date_candidates, scan
+from kodomo_pipeline.sqlmodels.project import load_models
 from kodomo_pipeline.storage import feed_tables as tables
 
 ASOF = dt.date(2026, 11, 26)
@@ -87,7 +89,8 @@ def town_run(tmp_path_factory: pytest.TempPathFactory):
     town = load_towns()[TOWN]
     generate_town(town, town.inbox(root), root / "truth" / TOWN, ASOF, POPULATION, seed=11)
     victim = _victim(root / "truth" / TOWN, town.inbox(root))
-    town_assets = build_feed_assets(town) + build_linkage_assets(town)
+    registry = [build_model_asset(town, m, has_crosswalk=True) for m in load_models().values() if m.layer == "registry"]
+    town_assets = build_feed_assets(town) + registry + build_linkage_assets(town)
     planted = _planted_asset(victim)
     guard = build_leak_guard_asset(town, [*town_assets, planted])
     guard_key = AssetKey([TOWN, LEAK_GUARD])

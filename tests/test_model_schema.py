@@ -11,11 +11,11 @@ import duckdb
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.orchestration.model_assets import build_model_asset
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.project import load_models, run_order
+from kodomo_pipeline.sqlmodels.registry import build_registry
 from kodomo_pipeline.sqlmodels.runner import prepare, run_model
 from kodomo_pipeline.sqlmodels.schema import SchemaError
 from tests.conftest import ingest_rows
@@ -47,7 +47,7 @@ models:
 
 def test_every_model_is_declared_and_meeting_layers_block() -> None:
     models = load_models()
-    assert len(models) >= 22
+    assert len(models) >= 25 and {"persons", "mother_of_child", "unknown_residents"} <= set(models)
     for model in models.values():
         assert {name for name, _ in model.schema.columns}, model.name
         assert model.schema.blocking == (model.layer in MEETING_LAYERS), model.name
@@ -137,8 +137,7 @@ def _young_mother_town(tmp_path: Path, towns) -> duckdb.DuckDBPyConnection:
         person("30000022", "H2", "2024/09/01", "女", "子"),
     ]
     con = ingest_rows(tmp_path, towns["misato"], {"jumin": jumin}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     return con
 
 
@@ -189,7 +188,7 @@ def test_every_model_asset_carries_its_checks_in_both_towns(home: Path) -> None:
 
 def test_age_and_the_nursery_key_are_macros_defined_once() -> None:
     """満年齢 counts a birthday on the day itself (2/29: on 3/1 of a common year); it is written only in
-    dbt_like_sql/macros.sql, which the models and the registry step (linkage/persons.py) both use."""
+    dbt_like_sql/macros.sql, which every model uses (the registry layer too)."""
     from kodomo_pipeline.sqlmodels.macros import install_macros
 
     con = duckdb.connect()

@@ -12,7 +12,6 @@ import duckdb
 
 from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.towns import TownConfig
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.privacy.services.pseudonym import PseudonymKey, load_key
 from kodomo_pipeline.rules.coverage import linked_rules
 from kodomo_pipeline.rules.ruleset import apply_overrides
@@ -55,9 +54,7 @@ def judge(
     overrides: dict | None = None,
     key: PseudonymKey | None = None,
 ) -> None:
-    """What the nightly job does after ingestion: persons, mothers, then every SQL model in order."""
-    build_persons(con, asof)
-    build_mother_of_child(con, asof, has_postpartum=True)
+    """What the nightly job does after ingestion: every SQL model in order (the registry: persons, mothers, …)."""
     judge_at(con, town, asof, apply_overrides(town.path, overrides or {}), key)
 
 

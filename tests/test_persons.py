@@ -1,4 +1,5 @@
-"""The registry at T and the mother-of-child relation of rules v1, with its edge cases."""
+"""The registry layer at T (dbt_like_sql/registry/): persons, the mother-of-child relation of rules v1 with its
+edge cases, and the rows of other feeds that name nobody in the registry."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons, build_unknown_residents
+from kodomo_pipeline.sqlmodels.registry import REGISTRY_FIGURES, build_registry
 from tests.conftest import ingest_rows
 
 T = dt.date(2026, 11, 26)
@@ -34,8 +35,7 @@ def town_db(tmp_path: Path, towns) -> TownDb:
 
 def _town_db(tmp_path: Path, towns, people: list[list], postpartum: list[list] | None = None):
     con = ingest_rows(tmp_path, towns["misato"], {"jumin": people, "sango_shitsumon": postpartum or []}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=True)
+    build_registry(con, T)
     return con
 
 
@@ -127,7 +127,7 @@ def test_rows_naming_nobody_in_the_registry_are_kept_as_unknown(town_db: TownDb,
             ["39999999", "30000061", "2026/06/01", "3", "0", "1", "有"],
         ],
     )
-    counts = build_unknown_residents(con, towns["misato"], T)
-    assert counts["sango_shitsumon"] == 1
-    row = con.execute("SELECT column_name, row_number, reason FROM unknown_residents").fetchall()
-    assert row == [("mother_resident_id", 2, "unknown_resident")]
+    figures = REGISTRY_FIGURES["unknown_residents"](con)
+    assert figures["unknown_by_feed"] == {"sango_shitsumon": 1} and figures["unknown_sango_shitsumon"] == 1
+    row = con.execute("SELECT feed, column_name, row_number, reason FROM unknown_residents").fetchall()
+    assert row == [("sango_shitsumon", "mother_resident_id", 2, "unknown_resident")]

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 from dagster import AssetKey
 
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
 from kodomo_pipeline.orchestration.definitions import build_definitions
 from kodomo_pipeline.rules.ruleset import apply_overrides
 from kodomo_pipeline.sqlmodels.project import ModelError, load_models, run_order
+from kodomo_pipeline.sqlmodels.registry import build_registry
 from kodomo_pipeline.sqlmodels.runner import prepare, rule_variables, run_model
 from tests.conftest import ingest_rows
 
@@ -37,13 +37,15 @@ def test_dependencies_are_read_from_the_sql(tmp_path: Path) -> None:
     models = _models(
         tmp_path,
         {
-            "facts/a.sql": "SELECT resident_id FROM persons",
+            "facts/a.sql": "SELECT resident_id FROM crosswalk",
             "indicators/b.sql": "WITH x AS (SELECT * FROM a) "
             "SELECT x.resident_id, s.case_no FROM x JOIN stg_jido_soudan s USING (resident_id)",
             "risk/c.sql": "SELECT * FROM b UNION ALL SELECT resident_id, NULL FROM a",
         },
     )
-    assert models["b"].models == {"a"} and models["b"].feeds == {"jido_soudan"} and models["a"].upstream == {"persons"}
+    assert (
+        models["b"].models == {"a"} and models["b"].feeds == {"jido_soudan"} and models["a"].upstream == {"crosswalk"}
+    )
     assert models["c"].models == {"a", "b"}
     assert run_order(models) == ["a", "b", "c"]
 
@@ -54,6 +56,7 @@ def test_dependencies_are_read_from_the_sql(tmp_path: Path) -> None:
         ({"facts/a.sql": "SELECT * FROM nowhere"}, "nowhere"),
         ({"facts/a.sql": "SELECT * FROM b", "facts/b.sql": "SELECT * FROM a"}, "circle"),
         ({"facts/a.sql": "SELECT FROM WHERE"}, "not valid SQL"),
+        ({"facts/a.sql": "SELECT {{ nowhere }} FROM crosswalk"}, "template: 'nowhere' is undefined"),
     ],
 )
 def test_bad_models_are_refused_naming_the_file(tmp_path: Path, files: dict[str, str], words: str) -> None:
@@ -68,7 +71,7 @@ def test_the_asset_graph_is_the_sql_graph(home: Path) -> None:
         for town in ("kawashima", "misato"):
             parents = {key.path[1] for key in graph.get(AssetKey([town, name])).parent_keys}
             assert set(model.models) <= parents
-            assert "persons" in parents if "persons" in model.upstream else True
+            assert "crosswalk" in parents if "crosswalk" in model.upstream else True
 
 
 def test_rule_parameters_become_variables() -> None:
@@ -97,8 +100,7 @@ def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) 
         ["30000004", "2026/04/01", "10", "2026/11/30", "有", "うれしい", "有", "無", "無"],
     ]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "ninshin_todoke": notices}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     prepare(con, town, T, apply_overrides(town.path, {}))
     assert run_model(con, load_models()["subjects"]) == 3
     subjects = set(con.execute("SELECT subject_resident_id, subject_type FROM subjects").fetchall())
@@ -108,8 +110,7 @@ def test_subjects_children_0_to_17_and_expectant_mothers(tmp_path: Path, towns) 
 def _kawashima_db(tmp_path: Path, towns, jumin: list[list[str]], soudan: list[list[str]]) -> duckdb.DuckDBPyConnection:
     town = towns["kawashima"]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "jido_soudan": soudan}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in run_order(
@@ -161,8 +162,7 @@ def test_checkup_findings_at_their_boundaries(tmp_path: Path, towns) -> None:
         ["30000105", "3歳", "2026/01", "", "", "", "", "", "", ""],  # invited, not attended: no finding
     ]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "nyuyoji_kenshin": exams}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     prepare(con, town, T, apply_overrides(town.path, {}))
     models = load_models()
     for name in ("subjects", "ind_checkup_findings"):
@@ -187,8 +187,7 @@ def test_attendance_windows_and_transferred_students(tmp_path: Path, towns) -> N
         ["S3", "2026-08", "30", "29", "0", "7"],  # 29 days, 7 visits (and August is outside R18's window)
     ]
     con = ingest_rows(tmp_path, town, {"jumin": jumin, "gakko_shusseki": attendance}, T)
-    build_persons(con, T)
-    build_mother_of_child(con, T, has_postpartum=False)
+    build_registry(con, T)
     con.execute(
         """CREATE TABLE crosswalk AS SELECT * FROM (VALUES ('gakko_meibo', 'S1', '30000201', 'matched'),
            ('gakko_meibo', 'S1b', '30000201', 'matched'), ('gakko_meibo', 'S2', '30000202', 'matched'),
@@ -203,3 +202,17 @@ def test_attendance_windows_and_transferred_students(tmp_path: Path, towns) -> N
     assert hits == {("30000201", "R17"), ("30000202", "R18")}
     facts = con.execute("SELECT count(*) FROM ind_attendance WHERE rule_id = 'R17'").fetchall()[0][0]
     assert facts == 2  # both months of both student numbers are the evidence
+
+
+def test_a_template_model_follows_the_feed_contracts(tmp_path: Path) -> None:
+    """unknown_residents is rendered from the contracts: one SELECT per column naming a registry person or
+    household, the registry feed itself left out; a contract column added would be checked without an edit."""
+    from kodomo_pipeline.config.feeds import load_feeds
+    from kodomo_pipeline.sqlmodels.templates import person_references
+
+    model = load_models()["unknown_residents"]
+    references = [r for r in person_references(load_feeds()) if r.feed != "jumin"]
+    assert len(references) >= 9 and model.sql.count("UNION ALL") == len(references) - 1
+    assert model.feeds == {r.feed for r in references} and "jumin" not in model.feeds
+    assert ("seikatsu_hogo", "household_id", "household") in {(r.feed, r.column, r.kind) for r in references}
+    assert "{%" not in model.sql and "{{" not in model.sql

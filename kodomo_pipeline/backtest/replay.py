@@ -22,13 +22,13 @@ from pathlib import Path
 
 import duckdb
 
-from kodomo_pipeline.config.feed_roles import POSTPARTUM, linked_feeds
+from kodomo_pipeline.config.feed_roles import linked_feeds
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.ingest.inbox import list_snapshots
 from kodomo_pipeline.ingest.steps import FeedFailed, TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands
 from kodomo_pipeline.linkage.crosswalk import link_attendance, run_linkage
-from kodomo_pipeline.linkage.persons import build_mother_of_child, build_persons
+from kodomo_pipeline.sqlmodels.registry import build_registry
 from kodomo_pipeline.storage.snapshots import has_table
 from kodomo_pipeline.storage.town_db import town_lock
 
@@ -182,8 +182,8 @@ def link_at(
     state: LinkageState,
     train: bool = True,
 ) -> None:
-    """Persons, mothers and (where the town has nursery or school feeds) the crosswalk at T."""
-    build_persons(con, asof)
-    build_mother_of_child(con, asof, POSTPARTUM in town.feeds)
+    """The registry at T (the nightly job's registry models: persons, mothers, unknown residents) and, where the
+    town has nursery or school feeds, the crosswalk."""
+    build_registry(con, asof)
     if any(feed in town.feeds for feed in linked_feeds()):
         replay_linkage(con, asof, run_id, state, train)

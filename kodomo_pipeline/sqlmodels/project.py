@@ -2,9 +2,10 @@
 
 A model is `dbt_like_sql/<layer>/<name>.sql`: one SELECT, materialised as table `<name>`
 in the town's database. It may read other models, the staging views `stg_<feed>` (the
-feed's snapshot in force at T, made by the runner from the feed contracts), and the
-tables of the linkage step (`persons`, `mother_of_child`, `crosswalk`, `attendance_linked`).
-Parameters come from DuckDB variables: `getvariable('as_of')` and one per rule parameter.
+feed's snapshot in force at T, made by the runner from the feed contracts), the tables of
+the 名寄せ step (`LINKAGE_TABLES`) and those the runner keeps (`RUNNER_TABLES`).
+Parameters come from DuckDB variables: `getvariable('as_of')` and one per rule parameter; a file
+that must follow the configuration is a Jinja template rendered on load (sqlmodels/templates.py).
 Each layer's `schema.yaml` declares its models' columns and tests (sqlmodels/schema.py); a model it does not
 declare, or a declared model with no file, is an error.
 """
@@ -15,20 +16,23 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import jinja2
 import sqlglot
 from sqlglot import exp
 
+from kodomo_pipeline.config.feeds import load_feeds
 from kodomo_pipeline.config.paths import config_root
 from kodomo_pipeline.sqlmodels.schema import SCHEMA_FILE, ModelSchema, SchemaError, load_layer_schema
+from kodomo_pipeline.sqlmodels.templates import render_model, template_context
 
-LAYERS = ("facts", "indicators", "risk", "alerts")  # run order; within a layer, by dependency
+LAYERS = ("registry", "facts", "indicators", "risk", "alerts")  # run order; within a layer, by dependency
 STAGING_PREFIX = "stg_"
-# Made by the linkage assets; `rule_set` (the rules in force, one row per rule) made by the runner; the alerts
-# of earlier runs (`alert_history`, `alert_ids`, `alert_runs`, kept across runs: sqlmodels/history.py).
-UPSTREAM_TABLES = {
-    "persons", "mother_of_child", "crosswalk", "attendance_linked", "rule_set", "alert_history", "alert_ids",
-    "alert_runs",
-}  # fmt: skip
+# The only tables a model reads that no model makes. 名寄せ (Splink, not SQL) makes these, table → its asset:
+LINKAGE_TABLES = {"crosswalk": "crosswalk", "attendance_linked": "crosswalk"}
+# The runner: `rule_set` (the rules in force, one row per rule) and the alerts of earlier runs (`alert_history`,
+# `alert_ids`, `alert_runs`, kept across runs: sqlmodels/history.py).
+RUNNER_TABLES = frozenset({"rule_set", "alert_history", "alert_ids", "alert_runs"})
+UPSTREAM_TABLES = frozenset(LINKAGE_TABLES) | RUNNER_TABLES
 
 
 class ModelError(SchemaError):
@@ -43,7 +47,7 @@ class Model:
     sql: str
     models: frozenset[str]  # other models it reads
     feeds: frozenset[str]  # feeds it reads through stg_<feed>
-    upstream: frozenset[str]  # linkage tables it reads
+    upstream: frozenset[str]  # tables it reads that no model makes (UPSTREAM_TABLES)
     schema: ModelSchema  # its columns and tests (<layer>/schema.yaml)
 
 
@@ -56,12 +60,20 @@ def _tables(sql: str, path: Path) -> set[str]:
     return {table.name for table in tree.find_all(exp.Table)} - ctes
 
 
+def _render(path: Path, context: dict[str, object]) -> str:
+    try:
+        return render_model(path.read_text(encoding="utf-8"), context)
+    except jinja2.TemplateError as exc:
+        raise ModelError(f"{path}: template: {exc.message}") from None
+
+
 @cache
 def load_models(folder: Path | None = None, feeds: frozenset[str] | None = None) -> dict[str, Model]:
     """Every model by name, with dependencies parsed from its SQL; unknown tables are an error."""
     folder = (folder or config_root() / "dbt_like_sql").resolve()
     paths = {path.stem: path for layer in LAYERS for path in sorted((folder / layer).glob("*.sql"))}
-    raw = {name: path.read_text(encoding="utf-8") for name, path in paths.items()}
+    context = template_context(load_feeds())
+    raw = {name: _render(path, context) for name, path in paths.items()}
     schemas = _schemas(folder, paths)
     models = {}
     for name, path in paths.items():
@@ -145,11 +157,12 @@ def _check_acyclic(models: dict[str, Model]) -> None:
 
 
 def run_order(models: dict[str, Model]) -> list[str]:
-    """Models in an order where each comes after what it reads."""
+    """Models in an order where each comes after what it reads (of these models: a subset runs in order too,
+    its other dependencies built already)."""
     done: list[str] = []
     pending = dict(models)
     while pending:
-        ready = sorted(n for n, m in pending.items() if m.models <= set(done))
+        ready = sorted(n for n, m in pending.items() if m.models & set(models) <= set(done))
         done.extend(ready)
         for name in ready:
             pending.pop(name)

@@ -114,10 +114,8 @@ def prepare(
     session (T, parameters, views, the alert-ID function) is set up."""
     feeds: dict[str, FeedSpec] = load_feeds()
     register_alert_ids(con, key or ephemeral_key(town.town))
-    install_macros(con)  # 満年齢, the nursery key (dbt_like_sql/macros.sql)
     for name, value in lifecycle_variables().items():  # change labels, 対応不要 (rules/alert_lifecycle.yaml)
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
-    con.execute("SET VARIABLE as_of = ?::DATE", [asof])
     for name, value in rule_variables(rules).items():
         con.execute(f'SET VARIABLE "{name}" = ?', [value])
     if not tables_ready:
@@ -130,17 +128,28 @@ def prepare(
         }
         write_rule_set(con, rules, linked)
         write_column_gaps(con, gaps)
-    for feed, spec in feeds.items():
-        if not tables_ready:
-            ensure_feed_tables(con, spec)  # a feed the town lacks reads as empty: its rules are 未連携
-        sql = current_rows_sql(feed, "getvariable('as_of')")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_PREFIX}{feed} AS {sql}")
+    stage(con, asof, feeds, tables_ready)
     if tables_ready:
         return
     for table, columns in _EMPTY_UPSTREAM.items():
         if not has_table(con, table):
             con.execute(f"CREATE TABLE {table} ({columns})")
     ensure_alert_history(con)
+
+
+def stage(
+    con: duckdb.DuckDBPyConnection, asof: dt.date, feeds: dict[str, FeedSpec], tables_ready: bool = False
+) -> None:
+    """This connection's view of T for the models: the macros, `as_of` and the staging views `stg_<feed>` (the
+    snapshot in force at T). Without `tables_ready`, a feed table not made yet is made empty: a feed the town
+    lacks reads as empty (its rules are 未連携)."""
+    install_macros(con)  # 満年齢, the nursery key (dbt_like_sql/macros.sql)
+    con.execute("SET VARIABLE as_of = ?::DATE", [asof])
+    for feed, spec in feeds.items():
+        if not tables_ready:
+            ensure_feed_tables(con, spec)
+        sql = current_rows_sql(feed, "getvariable('as_of')")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_PREFIX}{feed} AS {sql}")
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> int:
@@ -164,7 +173,7 @@ def judge_at(
     con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, rules: RuleSet, key: PseudonymKey | None = None
 ) -> dict[str, int]:
     """Every SQL model for T in dependency order, as the nightly assets run them one by one (for the backtest
-    and the tests); returns the rows of each model. Persons, mothers and 名寄せ at T must be built already."""
+    and the tests); returns the rows of each model. 名寄せ at T (the crosswalk) must be built already."""
     prepare(con, town, asof, rules, key)
     models = load_models()
     return {name: run_model(con, models[name]) for name in run_order(models)}
