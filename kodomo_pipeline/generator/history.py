@@ -288,8 +288,8 @@ def generate_history(
     """Write every feed of `town` at each date into `inbox` (one folder), the decisions, and `<truth_dir>/history/`.
 
     `key` is the town's pseudonymisation key (`privacy.services.pseudonym.load_key`): taio_kekka's alert IDs are
-    what the pipeline computes with it. Planted contract defects are off by default (defect_rate 0) so every month's file
-    holds every fact; with a rate, each month has its own defective rows. `noise` names a preset of
+    what the pipeline computes with it. Planted contract defects are off by default (defect_rate 0) so every
+    month's file holds every fact; with a rate, each month has its own defective rows. `noise` names a preset of
     noise_presets.yaml (clean, default, hard).
     """
     if key is None:
