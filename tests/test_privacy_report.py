@@ -13,7 +13,7 @@ import pytest
 from dagster import AssetKey, materialize
 from markupsafe import escape
 
-from kodomo_pipeline.config import TownConfig, load_towns
+from kodomo_pipeline.config import TownConfig
 from kodomo_pipeline.orchestration.privacy_assets import build_privacy_assets
 from kodomo_pipeline.orchestration.resource import KodomoResource
 from kodomo_pipeline.privacy.reports.review_report import build_privacy_report, report_path
@@ -22,11 +22,7 @@ from kodomo_pipeline.privacy.services.profiles import load_profiles
 from kodomo_pipeline.privacy.services.pseudonym import env_var
 from kodomo_pipeline.storage.town_db import open_town_db
 from tests.test_disclosure import ASOF, TOWN, build_town_database
-
-
-@pytest.fixture(scope="module")
-def town() -> TownConfig:
-    return load_towns()[TOWN]
+from tests.test_disclosure import town as town  # the same module-scoped fixture (pytest finds it by name)
 
 
 @pytest.fixture(scope="module")
