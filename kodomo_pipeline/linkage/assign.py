@@ -374,7 +374,7 @@ def assign_links(
            "whole name differs: several children of the household")  # fmt: skip
     # … and a sibling's nursery record through the guardian name of a record so found (nursery forms hold no address).
     via = households_by_guardian(out, recs, people)
-    via = via[~fixed[pos[via["record_id"]].to_numpy()]]
+    via = via[~fixed[pos[via["record_id"]].to_numpy()] & ~_pair_mask(via, rejected)]
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
     via_pairs = pairs.astype({"record_id": str, "resident_id": str}).merge(via, on=["record_id", "resident_id"])
