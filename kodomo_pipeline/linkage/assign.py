@@ -13,9 +13,10 @@ did not change, then the model's best candidate, held back by three guards:
   are known and both disagree (a guardian not of the household, an address outside the child's 大字), the
   record is left unmatched: that combination is all but absent among true links (m ≈ 0.0001);
 - two residents in the match band with close scores for one record go to review;
-- a score in the review band is matched when the household confirms it beyond doubt: the guardian on the form is
-  an adult of the child's household by full name, the surname at most one kana off and no other resident is in the band
-  (a nursery form typed in a hurry: a kana typo and a birth-date slip together);
+- a score in the review band is matched when the household confirms it beyond doubt and no other resident is in
+  the band: the guardian on the form is an adult of the child's household by full name and the surname at most one
+  kana off (a nursery form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
+  name is a household adult's with the child's given name and birth date exact (a surname changed at school first);
 - a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
   registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
   as a household adult); two such children (same-sex twins) go to review (household.py).
@@ -36,10 +37,12 @@ from kodomo_pipeline.linkage.model import (
     ADDRESS_SIMILAR,
     COMPARISON_LABELS,
     COMPARISONS,
+    DOB_SAME,
     DOB_SLIP,
     GUARDIAN_GIVEN,
     GUARDIAN_SAME,
     KANA_ONE_OFF,
+    KANA_SAME_KEY,
     KANJI_CONFIRMS_KANA_SLIP,
     SURNAME_DIFFERS,
 )
@@ -331,12 +334,14 @@ def assign_links(
     household_ok = household_agrees | ~household_known
     household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == 0)
     ok = given_ok & dob_ok & surname_backed & household_ok
-    # The household confirms a review-band score: the guardian by full name, the same surname, no other candidate.
+    # The household confirms a review-band score when no other child is a candidate: the guardian by full name with
+    # the surname at most one kana off (a form typed in a hurry), or the guardian's given name with the child's given
+    # name and birth date exact (a surname the school already uses and the registry does not yet have).
     others = strong.loc[strong["resident_id"] != strong["_best"], "record_id"].unique()
-    confirmed = (
-        (guardian == GUARDIAN_SAME)
-        & (r_top["gamma_surname_kana"].to_numpy() >= KANA_ONE_OFF)
-        & ~r_top.index.isin(others)
+    surname, given = r_top["gamma_surname_kana"].to_numpy(), r_top["gamma_given_kana"].to_numpy()
+    confirmed = ~r_top.index.isin(others) & (
+        ((guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF))
+        | ((guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob_level == DOB_SAME))
     )
     cases = [
         (~given_ok, "review", "given name disagrees"),

@@ -407,7 +407,7 @@ COMPARISON_LABELS = {
 }
 # Comparison vector values (gamma_*) that assign.py reads: Splink numbers the non-null levels from the top down.
 # kana: as written = 6, same key = 5, same sound = 4, parts swapped = 3, one kana different = 2, similar = 1, else = 0
-KANA_ONE_OFF = 2
+KANA_SAME_KEY, KANA_ONE_OFF = 5, 2
 DOB_SAME, DOB_SLIP = 3, 2  # birth date: same = 3, typing slip = 2, one digit different = 1, else = 0
 KANJI_CONFIRMS_KANA_SLIP = 2  # kanji comparison: kanji same where kana differs = 2, other kanji = 1, else = 0
 SURNAME_DIFFERS = 0  # surname kana: no level of likeness
