@@ -34,6 +34,7 @@ import pandas as pd
 
 from kodomo_pipeline.linkage.household import household_candidates, households_by_guardian
 from kodomo_pipeline.linkage.model import (
+    ADDRESS_ELSE,
     ADDRESS_SIMILAR,
     COMPARISON_LABELS,
     COMPARISONS,
@@ -332,16 +333,22 @@ def assign_links(
     household_known = (guardian >= 0) | (address >= 0)  # -1: NULL on one side
     surname_backed = (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS) | household_agrees
     household_ok = household_agrees | ~household_known
-    household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == 0)
+    household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == ADDRESS_ELSE)
     ok = given_ok & dob_ok & surname_backed & household_ok
     # The household confirms a review-band score when no other child is a candidate: the guardian by full name with
     # the surname at most one kana off (a form typed in a hurry), or the guardian's given name with the child's given
     # name and birth date exact (a surname the school already uses and the registry does not yet have).
     others = strong.loc[strong["resident_id"] != strong["_best"], "record_id"].unique()
     surname, given = r_top["gamma_surname_kana"].to_numpy(), r_top["gamma_given_kana"].to_numpy()
-    confirmed = ~r_top.index.isin(others) & (
-        ((guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF))
-        | ((guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob_level == DOB_SAME))
+    # Never against an address that disagrees: a same-named child born the same day elsewhere, whose guardian happens
+    # to share a household adult's name, looks exactly like that.
+    confirmed = (
+        ~r_top.index.isin(others)
+        & (address != ADDRESS_ELSE)
+        & (
+            ((guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF))
+            | ((guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob_level == DOB_SAME))
+        )
     )
     cases = [
         (~given_ok, "review", "given name disagrees"),

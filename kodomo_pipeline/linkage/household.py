@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kodomo_pipeline.linkage.model import ADDRESS_SAME, DOB_SAME, GUARDIAN_SAME, SEX_SAME
+from kodomo_pipeline.linkage.model import ADDRESS_ELSE, ADDRESS_SAME, DOB_SAME, GUARDIAN_SAME, SEX_SAME
 
 
 def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per record, the best-weighted pair the household identifies (the pair's own columns) and `fits`: how many
     residents fit the record (1 = unique)."""
+    address, guardian = pairs["gamma_address"].to_numpy(), pairs["gamma_guardian"].to_numpy()
+    # The guardian counts only where the address does not disagree: a same-named child of another town born the same
+    # day, whose guardian shares a household adult's name, must not be taken for the child.
     fits = (
         (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
         & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
-        & ((pairs["gamma_address"].to_numpy() == ADDRESS_SAME) | (pairs["gamma_guardian"].to_numpy() == GUARDIAN_SAME))
+        & ((address == ADDRESS_SAME) | ((guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE)))
     )
     found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})
     found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])

@@ -413,7 +413,7 @@ KANJI_CONFIRMS_KANA_SLIP = 2  # kanji comparison: kanji same where kana differs 
 SURNAME_DIFFERS = 0  # surname kana: no level of likeness
 SEX_SAME = 1  # sex: same = 1, else = 0
 GUARDIAN_SAME, GUARDIAN_GIVEN = 3, 2  # guardian: full name = 3, given name only = 2, surname only = 1, else = 0
-ADDRESS_SAME, ADDRESS_SIMILAR = 3, 2  # address: same = 3, similar = 2, same 大字 = 1, else = 0
+ADDRESS_SAME, ADDRESS_SIMILAR, ADDRESS_ELSE = 3, 2, 0  # address: same = 3, similar = 2, same 大字 = 1, else = 0
 
 # Prediction blocking: each rule keeps the true pairs that a kind of slip loses in the others. On the generated
 # 1,000,000-resident town the first three alone keep every true pair, 4.7 M pairs in all (given kana + birth
