@@ -29,7 +29,8 @@ HARD_TAGS = {
     "kana_long_vowel", "kana_typo", *SLIPS_DOB, "variant_kanji", "guardian_variant_kanji", "given_kana_only",
     "no_address", "multi_slip", "namesake", "namesake_same_birthday", "surname_old_at_school",
     "surname_new_at_school", "gaiji_registry", "gaiji_record", "gaiji_rare", "foreign_name", "foreign_romaji",
-    "alias_at_school", "close_sibling", "namesake_resident",
+    "alias_at_school", "close_sibling", "namesake_resident", "foreign_katakana_at_school", "foreign_spelling",
+    "foreign_given_first",
 }  # fmt: skip
 
 
@@ -94,6 +95,29 @@ def test_hard_preset_meets_the_issues_rates(hard) -> None:
     assert 0.015 <= _share(both, "multi_slip") <= 0.05
     seen = set().union(*both["tags"])
     assert seen == HARD_TAGS, f"tags missing: {sorted(HARD_TAGS - seen)}, unknown: {sorted(seen - HARD_TAGS)}"
+
+
+def test_foreign_names_are_written_as_the_tags_say(towns, hard) -> None:
+    """A romaji registry name is katakana at school where tagged, romaji otherwise; given name first where tagged."""
+    checked = 0
+    for name, (summary, root) in hard.items():
+        links = _links(root)
+        school = read_export_rows(summary.files["gakko_meibo"], towns[name], "gakko_meibo")
+        persons = pd.read_csv(root / "truth" / "persons.csv", dtype=str, keep_default_na=False).set_index("person_uid")
+        rec = links[links["feed"] == "gakko_meibo"].set_index("source_key").loc[school["student_no"]]
+        legal = rec["tags"].map(lambda t: "foreign_name" in t and "alias_at_school" not in t).to_numpy()
+        for written, tags, uid in zip(
+            school["name_kanji"][legal], rec["tags"][legal], rec["person_uid"][legal], strict=True
+        ):
+            latin = any("A" <= c <= "Z" for c in written)
+            registry_latin = any("A" <= c <= "Z" for c in persons.loc[uid, "name_kanji"])
+            assert latin == (registry_latin and "foreign_katakana_at_school" not in tags)
+            registry_parts = persons.loc[uid, "name_kana"].split(FULLWIDTH_SPACE)
+            first = written.split(FULLWIDTH_SPACE)[0]
+            if not latin and "foreign_spelling" not in tags:
+                assert (first == registry_parts[1]) == ("foreign_given_first" in tags)
+            checked += 1
+    assert checked > 20
 
 
 def test_multi_slip_means_two_slips(hard) -> None:

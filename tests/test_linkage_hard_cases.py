@@ -22,7 +22,13 @@ from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
-from kodomo_pipeline.linkage.model import KANJI_CONFIRMS_KANA_SLIP, ChartTargets, LinkageModelResult, score_pairs
+from kodomo_pipeline.linkage.model import (
+    KANA_ONE_OFF,
+    KANJI_CONFIRMS_KANA_SLIP,
+    ChartTargets,
+    LinkageModelResult,
+    score_pairs,
+)
 from kodomo_pipeline.linkage.normalize import kanji_key
 from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -51,6 +57,16 @@ REGISTRY = [
     ("H100000015", "HH10000007", "桐生　陽菜", "キリュウ　ヒナ", dt.date(2015, 6, 1), "女", "子"),
     ("H100000016", "HH10000008", "グエン　ティ　ラン", "グエン　ティ　ラン", dt.date(1990, 7, 7), "女", "世帯主"),
     ("H100000017", "HH10000008", "グエン　ミン", "グエン　ミン", dt.date(2016, 1, 23), "男", "子"),
+    # Foreign families known at school by a 通称 the registry export does not carry (no alias column for them).
+    ("H100000018", "HH10000009", "SANTOS　MARIA", "サントス　マリア", dt.date(1989, 5, 5), "女", "世帯主"),
+    ("H100000019", "HH10000009", "SANTOS　LUCAS", "サントス　ルーカス", dt.date(2016, 2, 11), "男", "子"),
+    ("H100000020", "HH10000009", "SANTOS　SOFIA", "サントス　ソフィア", dt.date(2021, 4, 4), "女", "子"),
+    ("H100000021", "HH10000010", "PEREIRA　ANA", "ペレイラ　アナ", dt.date(1987, 3, 3), "女", "世帯主"),
+    ("H100000022", "HH10000010", "PEREIRA　JOAO", "ペレイラ　ジョアン", dt.date(2015, 8, 8), "男", "子"),  # twins
+    ("H100000023", "HH10000010", "PEREIRA　PEDRO", "ペレイラ　ペドロ", dt.date(2015, 8, 8), "男", "子"),
+    # Legal name in romaji; the school writes katakana, the family's own spelling, given name first.
+    ("H100000024", "HH10000011", "NGUYEN　HUNG", "グエン　フン", dt.date(1985, 12, 1), "男", "世帯主"),
+    ("H100000025", "HH10000011", "NGUYEN　DUC", "グエン　ドゥック", dt.date(2017, 9, 14), "男", "子"),
 ]  # fmt: skip
 # Names in the earlier snapshot (before the mother's divorce) and in a snapshot extracted after T (remarriage).
 EARLIER_NAMES = {
@@ -73,9 +89,15 @@ RECORDS = [
     ("99200008", "氷室　悠斗", "ひむろ ゆうと", dt.date(2017, 3, 5), "男", "氷室　亮", 9106),  # sibling 2
     ("99200009", "桐生　陽菜", "きりゅう ひな", dt.date(2015, 6, 1), "女", "桐生　大輔", None),  # outsider namesake
     ("99200010", "中村　明", "なかむら あきら", dt.date(2016, 1, 23), "男", "中村　蘭", 9108),  # 通称 at school
+    ("99200011", "佐藤　翔", "さとう しょう", dt.date(2016, 2, 11), "男", "早乙女　璃子", 9109),  # 通称, not registered
+    ("99200012", "鈴木　大翔", "すずき ひろと", dt.date(2015, 8, 8), "男", "鈴木　杏", 9110),  # 通称, same-sex twins
+    ("99200013", "ドック　グェン", "どっく ぐぇん", dt.date(2017, 9, 14), "男", "NGUYEN　HUNG", 9111),  # katakana
 ]  # fmt: skip
+# Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
+NURSERY = [("N:8001", "さとう ひな", dt.date(2021, 4, 4), "女", "早乙女　璃子")]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
-             "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108}  # fmt: skip
+             "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
+             "HH10000011": 9111}  # fmt: skip
 OUTSIDER_ADDRESS = "埼玉県比企郡吉見町大字久保田1234番地"
 TRUTH = {  # record → the resident it must be matched to (None: never matched)
     "99200001": "H100000002",
@@ -87,6 +109,8 @@ TRUTH = {  # record → the resident it must be matched to (None: never matched)
     "99200008": "H100000013",
     "99200009": None,
     "99200010": "H100000017",
+    "99200011": "H100000019",
+    "99200013": "H100000025",
 }
 
 
@@ -148,6 +172,14 @@ def _records() -> pd.DataFrame:
         }
         for key, kanji, kana, born, sex, guardian, number in RECORDS
     ]  # fmt: skip
+    rows += [
+        {
+            "feed": "toen", "source_key": key, "name_kanji": None, "name_kana": kana.replace(" ", "　"),
+            "birth_date": born, "sex": sex, "guardian_name": guardian, "address": None,
+            "_file": "handmade", "_sha256": "", "_row": 0,
+        }
+        for key, kana, born, sex, guardian in NURSERY
+    ]  # fmt: skip
     frame = with_keys(pd.DataFrame(rows))
     frame["guardian_key"] = frame["guardian_name"].map(kanji_key)
     frame["unique_id"] = frame["feed"] + "|" + frame["source_key"]
@@ -200,7 +232,8 @@ def test_former_names_come_from_snapshots_at_or_before_t_and_the_former_surname_
 
 
 @pytest.mark.parametrize(
-    "key", ["99200001", "99200002", "99200004", "99200005", "99200006", "99200007", "99200008", "99200010"]
+    "key",
+    [f"992000{n:02d}" for n in (1, 2, 4, 5, 6, 7, 8, 10, 11, 13)],
 )
 def test_hard_records_link_to_their_child(linked: Linked, key: str) -> None:
     row = _row(linked, key)
@@ -268,3 +301,35 @@ def test_splink_charts_are_offline_and_parameter_charts_hold_no_record(linked: L
             assert path.is_relative_to(linked.charts / "reports")
             shown = sum(part in html for value in rare for part in value.split("　") if len(part) >= 2)
             assert shown == 0, f"{name}: {shown} hand-made name parts in a parameter chart"
+
+
+def test_alias_at_school_links_by_birth_date_sex_and_address(linked: Linked) -> None:
+    """A 通称 the registry does not hold: no name agrees, but one child of that household was born that day."""
+    row = _row(linked, "99200011")
+    assert (row["status"], row["reason"]) == ("matched", "whole name differs: household confirms")
+    pair = _pair(linked, "99200011", "H100000019")
+    levels = int(pair["gamma_surname_kana"].iloc[0]), int(pair["gamma_given_kana"].iloc[0])
+    assert max(levels) < KANA_ONE_OFF, f"name levels {levels}: the name should not carry this match"
+
+
+def test_same_sex_twins_under_an_alias_go_to_review_never_merged(linked: Linked) -> None:
+    row = _row(linked, "99200012")
+    assert (row["status"], row["reason"]) == ("review", "whole name differs: several children of the household")
+    assert row["resident_id"] in ("H100000022", "H100000023"), "a review row names one of the twins"
+    matched = linked.crosswalk[linked.crosswalk["status"].eq("matched")]
+    assert int(matched["resident_id"].isin(["H100000022", "H100000023"]).sum()) == 0
+
+
+def test_a_sibling_nursery_record_links_through_the_guardian_of_the_school_record(linked: Linked) -> None:
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8001"]
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000020"), f"reason {row['reason']}"
+    assert row["reason"] == "whole name differs: guardian of a linked sibling"
+
+
+def test_romaji_registry_name_links_to_katakana_given_name_first(linked: Linked) -> None:
+    """NGUYEN　DUC in the registry, ドック　グェン at school: the name itself carries the match (not the household)."""
+    row = _row(linked, "99200013")
+    assert (row["status"], row["reason"]) == ("matched", "score in match band")
+    pair = _pair(linked, "99200013", "H100000025")
+    swapped = 3  # kana comparison level "in the other name part"
+    assert int(pair["gamma_surname_kana"].iloc[0]) == swapped and int(pair["gamma_given_kana"].iloc[0]) == swapped

@@ -545,6 +545,19 @@ def test_household_evidence_guards() -> None:
     assert got.loc["toen|F:2", "resident_id"] == "R3"  # a review row names its candidate
 
 
+def test_household_confirms_a_review_band_score_only_without_another_candidate() -> None:
+    records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.9, 4, 3) for i in range(4)])  # all in the review band
+    pairs.loc[1, "gamma_guardian"] = 1  # the guardian is not a household adult: a person decides
+    # A surname changed at school first: given name and birth date exact, the guardian's given name a household's.
+    pairs.loc[2, ["gamma_guardian", "gamma_surname_kana", "gamma_given_kana"]] = [2, 0, 5]
+    pairs = pd.concat([pairs, _pairs([("toen|F:3", "R1", 0.8, 4, 3)])], ignore_index=True)  # a second candidate
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert got["status"].tolist() == ["matched", "review", "matched", "review"]
+    assert got.loc["toen|F:0", "reason"] == "score in review band: household confirms"
+    assert got.loc["toen|F:3", "reason"] == "score in review band"
+
+
 def test_twin_guard_on_hand_built_pairs() -> None:
     """R1 and R2 are twins (one household, one birth date); only R1 is called アオイ like the records."""
     records, persons = _frames(2, {"R1": "H1", "R2": "H1"})

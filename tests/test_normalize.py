@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from kodomo_pipeline.linkage.normalize import address_key, kana_key, kanji_key, split_name
+from kodomo_pipeline.linkage.normalize import (
+    address_key,
+    is_foreign_written,
+    kana_key,
+    kanji_key,
+    phonetic_key,
+    split_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +83,24 @@ def test_different_lots_stay_different() -> None:
 def test_county_without_prefecture_and_banchi_no() -> None:
     assert address_key("比企郡川島町大字中山475番地の6") == address_key("埼玉県比企郡川島町中山475-6")
     assert kanji_key("栁田") == kanji_key("柳田")
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["NGUYEN", "グエン", "グェン"],
+        ["LUCAS", "ルーカス", "ルカス"],
+        ["SHRESTHA", "シュレスタ", "シュレスター"],
+        ["GURUNG", "グルン", "グルング"],
+        ["DUC", "ドゥック", "ドック"],
+        ["ANGELICA", "アンジェリカ"],
+    ],
+)
+def test_foreign_name_spellings_share_one_phonetic_key(spellings: list[str]) -> None:
+    assert len({phonetic_key(s) for s in spellings}) == 1
+
+
+def test_phonetic_key_keeps_different_foreign_names_apart_and_japanese_names_are_not_foreign_written() -> None:
+    assert len({phonetic_key(s) for s in ("NGUYEN", "SANTOS", "LUCAS", "MARIA", "DANIEL")}) == 5
+    assert is_foreign_written("NGUYEN　DUC") and is_foreign_written("グエン　ドゥック")
+    assert not is_foreign_written("山田　太郎") and not is_foreign_written("山田　はると")

@@ -55,6 +55,9 @@ class Foreign(_Strict):
     households: float = Share
     romaji: float = Share
     alias_at_school: float = Share
+    record_katakana: float = Share  # of romaji households: the record's name column holds katakana, not romaji
+    record_spelling: float = Share  # the record's katakana is another spelling than the registry's reading
+    given_first: float = Share  # the record writes the given name first
 
 
 class NoisePreset(_Strict):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kodomo_pipeline.generator import dates as D
+from kodomo_pipeline.generator.cases import foreign_record_names
 from kodomo_pipeline.generator.context import Context
 from kodomo_pipeline.generator.identity import record_switch_day
 from kodomo_pipeline.generator.names import FULLWIDTH_SPACE, pick_given_names, surname_table
@@ -193,12 +194,15 @@ def _aliases(
     a_sur = rng.choice("alias_surname", sur.weights, hh)
     year, _, _ = D.ymd(w.birth[persons])
     a_given, a_kana = pick_given_names(rng, "alias_given", w.female[persons], year, w.pkey[persons])
+    legal, legal_kana, legal_tags = foreign_record_names(rng, rates, hh, w.pkey[persons], w.female[persons], romaji)
     for i in np.flatnonzero(foreign):
         row = rows[i]
         cases[row].append("foreign_name")
         if romaji[i]:
             cases[row].append("foreign_romaji")
         if not alias[i]:
+            kanji[row], kana[row] = legal[i], legal_kana[i]
+            cases[row].extend(legal_tags[i])
             continue
         cases[row].append("alias_at_school")
         kanji[row] = f"{sur.forms[a_sur[i], 0]}{FULLWIDTH_SPACE}{a_given[i]}"

@@ -24,7 +24,9 @@ each occurs is set by the noise preset (noise_presets.yaml; `--noise`):
   one (＿, nursery guardian name); gaiji_rare: the registered name has a character
   outside cp932 altogether (𠮷)
 - foreign_name: a foreign resident (katakana legal name); foreign_romaji: the registry
-  holds the legal name in romaji; alias_at_school: the record uses a Japanese 通称
+  holds the legal name in romaji; alias_at_school: the record uses a Japanese 通称;
+  foreign_katakana_at_school: the registry holds romaji, the record katakana; foreign_spelling: the record's
+  katakana is another spelling (グェン for グエン); foreign_given_first: the record puts the given name first
 - close_sibling: a sibling born 10–11 months apart with a similar given name
 - namesake_resident: a resident child of another household with the same name and birthday
 

@@ -12,7 +12,14 @@ did not change, then the model's best candidate, held back by three guards:
   that is how a same-named child born the same day in another family looks; where both guardian and address
   are known and both disagree (a guardian not of the household, an address outside the child's 大字), the
   record is left unmatched: that combination is all but absent among true links (m ≈ 0.0001);
-- two residents in the match band with close scores for one record go to review.
+- two residents in the match band with close scores for one record go to review;
+- a score in the review band is matched when the household confirms it beyond doubt and no other resident is in
+  the band: the guardian on the form is an adult of the child's household by full name and the surname at most one
+  kana off (a nursery form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
+  name is a household adult's with the child's given name and birth date exact (a surname changed at school first);
+- a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
+  registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
+  as a household adult); two such children (same-sex twins) go to review (household.py).
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.
@@ -25,13 +32,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kodomo_pipeline.linkage.household import household_candidates, households_by_guardian
 from kodomo_pipeline.linkage.model import (
+    ADDRESS_ELSE,
     ADDRESS_SIMILAR,
     COMPARISON_LABELS,
     COMPARISONS,
+    DOB_SAME,
     DOB_SLIP,
     GUARDIAN_GIVEN,
+    GUARDIAN_SAME,
     KANA_ONE_OFF,
+    KANA_SAME_KEY,
     KANJI_CONFIRMS_KANA_SLIP,
     SURNAME_DIFFERS,
 )
@@ -178,7 +190,10 @@ def assign_links(
     'birth date disagrees', 'surname differs without household evidence', 'household disagrees',
     'household disagrees: guardian and address' (unmatched),
     'several candidates',
-    'score in match band', 'score in review band', 'best candidate below review band', 'no candidate';
+    'score in match band', 'score in review band', 'score in review band: household confirms',
+    'whole name differs: household confirms', 'whole name differs: several children of the household',
+    'whole name differs: guardian of a linked sibling',
+    'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
     A review row's resident_id is its best candidate (spec/outputs.md), for staff to confirm.
     """
@@ -267,6 +282,7 @@ def assign_links(
         rows = pos[prev["record_id"]].to_numpy()
         settle(rows, prev["resident_id"].to_numpy(), "matched", "kept from previous run")
 
+    fixed = decided.copy()  # a human decision or last night's link: nothing below overrides them
     # 3. The model's best candidate.
     open_ = ~decided & recs["record_id"].isin(best.index).to_numpy()
     ids = recs["record_id"].to_numpy()[open_]
@@ -317,8 +333,23 @@ def assign_links(
     household_known = (guardian >= 0) | (address >= 0)  # -1: NULL on one side
     surname_backed = (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS) | household_agrees
     household_ok = household_agrees | ~household_known
-    household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == 0)
+    household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == ADDRESS_ELSE)
     ok = given_ok & dob_ok & surname_backed & household_ok
+    # The household confirms a review-band score when no other child is a candidate: the guardian by full name with
+    # the surname at most one kana off (a form typed in a hurry), or the guardian's given name with the child's given
+    # name and birth date exact (a surname the school already uses and the registry does not yet have).
+    others = strong.loc[strong["resident_id"] != strong["_best"], "record_id"].unique()
+    surname, given = r_top["gamma_surname_kana"].to_numpy(), r_top["gamma_given_kana"].to_numpy()
+    # Never against an address that disagrees: a same-named child born the same day elsewhere, whose guardian happens
+    # to share a household adult's name, looks exactly like that.
+    confirmed = (
+        ~r_top.index.isin(others)
+        & (address != ADDRESS_ELSE)
+        & (
+            ((guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF))
+            | ((guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob_level == DOB_SAME))
+        )
+    )
     cases = [
         (~given_ok, "review", "given name disagrees"),
         (given_ok & ~dob_ok, "review", "birth date disagrees"),
@@ -331,11 +362,36 @@ def assign_links(
         (given_ok & dob_ok & surname_backed & ~household_ok & ~household_contradicts, "review", "household disagrees"),
         (ok & rival, "review", "several candidates"),
         (ok & ~rival & (p_rest >= bands.match), "matched", "score in match band"),
-        (ok & ~rival & (p_rest < bands.match), "review", "score in review band"),
+        (ok & ~rival & (p_rest < bands.match) & confirmed, "matched", "score in review band: household confirms"),
+        (ok & ~rival & (p_rest < bands.match) & ~confirmed, "review", "score in review band"),
     ]
     for mask, status, reason in cases:
         if mask.any():
             settle(r_rows[mask], resident[mask], status, reason)
+
+    # 3c. A name that points nowhere (a 通称 at school): birth date, sex and household find the child.
+    found = household_candidates(pairs.loc[~_pair_mask(pairs, rejected)])
+    found = found[~fixed[pos[found["record_id"]].to_numpy()]]
+    at = pos[found["record_id"]].to_numpy()
+    status_now, reason_now = out["status"].to_numpy()[at], out["reason"].to_numpy()[at]
+    same = out["candidate_resident_id"].to_numpy()[at] == found["resident_id"].to_numpy()
+    open_now = (status_now == "unmatched") | (
+        (status_now == "review") & same & np.isin(reason_now, ["given name disagrees", "score in review band"])
+    )
+    unique = found["fits"].to_numpy() == 1
+    settle(at[open_now & unique], found["resident_id"].to_numpy()[open_now & unique], "matched",
+           "whole name differs: household confirms")  # fmt: skip
+    several = (status_now == "unmatched") & ~unique
+    settle(at[several], found["resident_id"].to_numpy()[several], "review",
+           "whole name differs: several children of the household")  # fmt: skip
+    # … and a sibling's nursery record through the guardian name of a record so found (nursery forms hold no address).
+    via = households_by_guardian(out, recs, people)
+    via = via[~fixed[pos[via["record_id"]].to_numpy()] & ~_pair_mask(via, rejected)]
+    settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
+           "whole name differs: guardian of a linked sibling")  # fmt: skip
+    via_pairs = pairs.astype({"record_id": str, "resident_id": str}).merge(via, on=["record_id", "resident_id"])
+    cand = pd.concat([cand, found.loc[open_now | several, cand.columns], via_pairs[cand.columns]], ignore_index=True)
+    cand = cand.drop_duplicates(["record_id", "resident_id"])
 
     # 4. Safety net over every path but a human decision: a record on a twin must carry that twin's given name.
     auto = (out["status"] == "matched").to_numpy() & (out["reason"] != "decision: accepted").to_numpy()

@@ -27,7 +27,7 @@ from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 
 from kodomo_pipeline.linkage.inputs import with_keys
-from kodomo_pipeline.linkage.normalize import GAIJI, kanji_key, split_name
+from kodomo_pipeline.linkage.normalize import GAIJI, is_foreign_written, kanji_key, phonetic_key, split_name
 
 _log = logging.getLogger(__name__)
 PERSONS, RECORDS = "persons", "records"  # display names: "persons" < "records", so persons are always the l side
@@ -40,6 +40,8 @@ _SCHEMA = pa.schema(
         ("given_kana", pa.string()),
         ("surname_kana_raw", pa.string()),  # as written (width and hiragana folded only): the top kana level
         ("given_kana_raw", pa.string()),
+        ("surname_phon", pa.string()),  # phonetic_key of a foreign-written name (romaji or katakana); NULL otherwise
+        ("given_phon", pa.string()),
         ("surname_kanji", pa.string()),  # kanji_key: variant kanji folded; NULL for nursery records
         ("given_kanji", pa.string()),
         ("dob", pa.string()),  # yyyymmdd
@@ -133,6 +135,25 @@ def _kana_parts(names: pd.Series) -> tuple[list[str | None], list[str | None]]:
     return [_raw_kana(s) for s, _ in parts], [_raw_kana(g) for _, g in parts]
 
 
+def _phonetic_parts(frame: pd.DataFrame) -> tuple[list[str | None], list[str | None]]:
+    """Phonetic keys of the surname and given name where the name is foreign-written: from the name column when it
+    holds romaji (the registry's legal spelling), else from the kana (a nursery record has only kana)."""
+    kanji = frame["name_kanji"] if "name_kanji" in frame else pd.Series([None] * len(frame), index=frame.index)
+    surnames: list[str | None] = []
+    givens: list[str | None] = []
+    for written, kana in zip(kanji, frame["name_kana"], strict=True):
+        written = written if isinstance(written, str) and written.strip() else None
+        source = None
+        if written is not None and is_foreign_written(written):
+            source = written if any("a" <= c.lower() <= "z" for c in written) else kana
+        elif written is None:
+            source = kana
+        surname, given = split_name(source) if isinstance(source, str) else ("", "")
+        surnames.append(phonetic_key(surname) or None if surname else None)
+        givens.append(phonetic_key(given) or None if given else None)
+    return surnames, givens
+
+
 def _dob(values: pd.Series) -> pd.Series:
     dates = pd.to_datetime(values, errors="coerce")
     return dates.dt.strftime("%Y%m%d").where(dates.notna(), None)
@@ -170,6 +191,7 @@ def with_former_names(persons: pd.DataFrame) -> pd.DataFrame:
 def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
     """One side in the shared schema (the other side's columns stay NULL)."""
     surname_raw, given_raw = _kana_parts(frame["name_kana"])
+    surname_phon, given_phon = _phonetic_parts(frame)
     dob = _dob(frame["birth_date"])
     n = len(frame)
     address = frame["address_key"] if "address_key" in frame else pd.Series([None] * n, index=frame.index)
@@ -193,6 +215,8 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         "given_kana": _none(frame["given_kana"]),
         "surname_kana_raw": surname_raw,
         "given_kana_raw": given_raw,
+        "surname_phon": surname_phon,
+        "given_phon": given_phon,
         "surname_kanji": _none(frame["surname_kanji"]) if "surname_kanji" in frame else [None] * n,
         "given_kanji": _none(frame["given_kanji"]) if "given_kanji" in frame else [None] * n,
         "dob": _none(dob),
@@ -211,8 +235,20 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
     return pa.table(columns, schema=_SCHEMA)
 
 
+# Among matches, a foreign name spelt otherwise (romaji in the registry, katakana on the form, or the family's own
+# katakana) and one written given name first. Fixed rather than learnt: a town with few foreign residents gives EM
+# too few such pairs, and M_FLOOR would make the level count against a match.
+FOREIGN_SOUND_M, SWAPPED_M = 0.005, 0.002
+# The name parts in the other order (a form that puts the given name first: ナム　グエン), by kana key or by sound.
+_SWAPPED = (
+    "(surname_kana_l = given_kana_r AND given_kana_l = surname_kana_r)"
+    " OR (surname_phon_l = given_phon_r AND given_phon_l = surname_phon_r)"
+)
+
+
 def _name_comparison(part: str, label: str) -> cl.CustomComparison:
-    """Kana of one name part: as written / same key (long vowels, width) / one kana off / Jaro-Winkler / else.
+    """Kana of one name part: as written / same key (long vowels, width) / same sound (a foreign name in romaji
+    or another katakana) / parts swapped / one kana off / Jaro-Winkler / else.
 
     Custom rather than Splink's NameComparison: its levels all read one column, while the top level here is the
     kana as written and the next its key (ユウコ = ユーコ), and a one-kana substitution needs its own level.
@@ -228,6 +264,13 @@ def _name_comparison(part: str, label: str) -> cl.CustomComparison:
                 label_for_charts=f"{label} kana same as written", tf_adjustment_column=raw, tf_adjustment_weight=1.0
             ),
             cll.ExactMatchLevel(key).configure(label_for_charts=f"{label} kana same key"),
+            # NGUYEN / グエン / グェン: only foreign-written names carry a phonetic key (Japanese ones stay NULL).
+            cll.CustomLevel(f"{part}_phon_l = {part}_phon_r", f"{label} sounds the same (foreign name)").configure(
+                m_probability=FOREIGN_SOUND_M, fix_m_probability=True
+            ),
+            cll.CustomLevel(_SWAPPED, f"{label} in the other name part (given name first)").configure(
+                m_probability=SWAPPED_M, fix_m_probability=True
+            ),
             # A typed kana slip (シ/ツ, a dakuten) is one substitution; Jaro-Winkler misses it in 2–3 kana names.
             cll.DamerauLevenshteinLevel(key, 1).configure(label_for_charts=f"{label} kana one kana different"),
             cll.JaroWinklerLevel(key, _JW_FUZZY).configure(label_for_charts=f"{label} kana similar"),
@@ -363,12 +406,14 @@ COMPARISON_LABELS = {
     "guardian": "guardian",
 }
 # Comparison vector values (gamma_*) that assign.py reads: Splink numbers the non-null levels from the top down.
-KANA_ONE_OFF = 2  # kana: as written = 4, same key = 3, one kana different = 2, similar = 1, else = 0
-DOB_SLIP = 2  # birth date: same = 3, typing slip = 2, one digit different = 1, else = 0
+# kana: as written = 6, same key = 5, same sound = 4, parts swapped = 3, one kana different = 2, similar = 1, else = 0
+KANA_SAME_KEY, KANA_ONE_OFF = 5, 2
+DOB_SAME, DOB_SLIP = 3, 2  # birth date: same = 3, typing slip = 2, one digit different = 1, else = 0
 KANJI_CONFIRMS_KANA_SLIP = 2  # kanji comparison: kanji same where kana differs = 2, other kanji = 1, else = 0
 SURNAME_DIFFERS = 0  # surname kana: no level of likeness
-GUARDIAN_GIVEN = 2  # guardian: full name = 3, given name only = 2, surname only = 1, else = 0
-ADDRESS_SIMILAR = 2  # address: same = 3, similar = 2, same 大字 = 1, else = 0
+SEX_SAME = 1  # sex: same = 1, else = 0
+GUARDIAN_SAME, GUARDIAN_GIVEN = 3, 2  # guardian: full name = 3, given name only = 2, surname only = 1, else = 0
+ADDRESS_SAME, ADDRESS_SIMILAR, ADDRESS_ELSE = 3, 2, 0  # address: same = 3, similar = 2, same 大字 = 1, else = 0
 
 # Prediction blocking: each rule keeps the true pairs that a kind of slip loses in the others. On the generated
 # 1,000,000-resident town the first three alone keep every true pair, 4.7 M pairs in all (given kana + birth
@@ -389,6 +434,7 @@ EM_RULES = (
 DETERMINISTIC_RULE = "l.dob = r.dob AND l.surname_kana = r.surname_kana AND l.given_kana = r.given_kana"
 DETERMINISTIC_RECALL = 0.9
 U_MAX_PAIRS = 5e6
+U_FLOOR = 1 / U_MAX_PAIRS
 U_CONDITIONAL_PAIRS = 2e6
 
 
@@ -440,13 +486,15 @@ def _levels(model: dict, name: str) -> list[dict]:
 
 
 def _smoothed(model: dict) -> dict:
-    """Give every level at least M_FLOOR of the matches (EM drives unseen levels to 0, i.e. "impossible")."""
+    """Give every level at least M_FLOOR of the matches (EM drives unseen levels to 0, i.e. "impossible"), and
+    at least U_FLOOR of random pairs (a level random sampling never met, such as names swapped, is rare too)."""
     for comparison in model["comparisons"]:
         levels = _levels(model, comparison["output_column_name"])
         floor = M_FLOORS.get(comparison["output_column_name"], M_FLOOR)
-        m = [max(float(level.get("m_probability") or 0.0), floor) for level in levels]
-        for level, value in zip(levels, m, strict=True):
-            level["m_probability"] = value / sum(m)
+        for name, least in (("m_probability", floor), ("u_probability", U_FLOOR)):
+            values = [max(float(level.get(name) or 0.0), least) for level in levels]
+            for level, value in zip(levels, values, strict=True):
+                level[name] = value / sum(values)
     return model
 
 

@@ -80,6 +80,55 @@ def is_kana_only(text: str | None) -> bool:
     return bool(text) and bool(_KANA_ONLY.match(text.replace("ー", "ア")))  # type: ignore[union-attr]
 
 
+_LATIN = re.compile(r"[a-z]")
+_FOREIGN_WRITTEN = re.compile(r"^[A-Za-z\s'.\-]+$")
+# Romaji → a consonant skeleton that katakana renderings of the same name share (NGUYEN / グエン / グェン → gn,
+# LUCAS / ルーカス / ルカス → rks, SHRESTHA / シュレスタ → srst): vowels, long marks and the l/r, v/b, z/s, th/s
+# distinctions are what katakana and romaji spellings of a foreign name disagree on. Own rules: the phonetic
+# libraries on PyPI (Metaphone, Soundex) are for English spellings and know nothing of katakana readings.
+_SKELETON = [
+    (r"^ng", "g"),  # Vietnamese Ng- is read グ
+    (r"^tr", "t"),  # TRAN / チャン
+    (r"th$", "s"),  # SMITH / スミス
+    (r"th", "t"),
+    (r"ph", "f"),
+    (r"sh", "s"),
+    (r"ch", "t"),
+    (r"g(?=[ei])", "j"),  # ANGELICA / アンジェリカ
+    (r"c(?=[eiy])", "s"),
+    (r"[cq]", "k"),
+    (r"x", "ks"),
+    (r"l", "r"),
+    (r"v", "b"),
+    (r"z", "s"),
+    (r"[yw]", ""),
+    (r"(?<!^)h", ""),  # MINH / ミン, JOHN / ジョン
+    (r"[aeiou]", ""),
+    (r"(.)\1+", r"\1"),  # ドゥック dokku / DUC
+    (r"ng$", "n"),  # GURUNG / グルン
+]
+
+
+def is_foreign_written(name: str | None) -> bool:
+    """A name written in latin letters or katakana alone (a foreign resident's legal name), not in kanji."""
+    if not name:
+        return False
+    compact = unicodedata.normalize("NFKC", name).replace(" ", "").replace(FULLWIDTH_SPACE, "")
+    return bool(_FOREIGN_WRITTEN.match(compact)) or is_kana_only(compact)
+
+
+@lru_cache(maxsize=200_000)
+def phonetic_key(part: str) -> str:
+    """NGUYEN, グエン and グェン all become gn: the consonant skeleton of a name part in romaji or kana."""
+    text = unicodedata.normalize("NFKC", part).lower()
+    if not _LATIN.search(text):
+        text = jaconv.kana2alphabet(jaconv.kata2hira(text))
+    text = re.sub(r"[^a-z]", "", text)
+    for pattern, replacement in _SKELETON:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
 def split_name(name: str) -> tuple[str, str]:
     """(surname, given name) of a canonical `姓　名`; a name without a space is all surname."""
     surname, _, given = name.strip().partition(FULLWIDTH_SPACE)

@@ -1,0 +1,75 @@
+"""Records whose whole name says nothing: the child found by birth date, sex and household instead.
+
+A foreign child enrolled under a Japanese 通称 (the registry export holds only the legal name), a name typed
+beyond recognition: the name comparisons weigh against every candidate. What is left identifies the child
+all the same when it points at one household: born that very day, of that sex, and either living at the
+record's exact address or with the record's guardian as an adult of the household. Another child of that
+household born the same day is a twin, so such a record is a person's decision when two fit (same-sex
+twins), and an automatic match only when exactly one does.
+
+The pairs come from the model (`score_pairs`): its "birth date" blocking rule already scores every registry
+child born the same day, so nothing here blocks again; this module only reads the comparison levels.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kodomo_pipeline.linkage.model import ADDRESS_ELSE, ADDRESS_SAME, DOB_SAME, GUARDIAN_SAME, SEX_SAME
+
+
+def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per record, the best-weighted pair the household identifies (the pair's own columns) and `fits`: how many
+    residents fit the record (1 = unique)."""
+    address, guardian = pairs["gamma_address"].to_numpy(), pairs["gamma_guardian"].to_numpy()
+    # The guardian counts only where the address does not disagree: a same-named child of another town born the same
+    # day, whose guardian shares a household adult's name, must not be taken for the child.
+    fits = (
+        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
+        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+        & ((address == ADDRESS_SAME) | ((guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE)))
+    )
+    found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})
+    found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])
+    found["fits"] = found.groupby("record_id")["resident_id"].transform("size")
+    return found.drop_duplicates("record_id").reset_index(drop=True)
+
+
+def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
+    """Still-unmatched records whose guardian, as written, is the guardian of records already matched into one
+    household, and that household's one child born that day, of that sex: (record_id, resident_id).
+
+    A family known by its 通称 writes the same guardian name on every form: once a school record of one child is
+    found by its address, a nursery record of a sibling (no address on nursery forms) is found through it.
+    A guardian name seen with two households proves nothing and is skipped.
+    """
+    empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
+    if not {"guardian_key", "birth_date", "sex"} <= set(records) or not {"birth_date", "sex"} <= set(persons):
+        return empty  # hand-built inputs without the household's fields: nothing to go by
+    guardian = records.set_index("record_id")["guardian_key"]
+    born = pd.to_datetime(records.set_index("record_id")["birth_date"], errors="coerce")
+    sex = records.set_index("record_id")["sex"]
+    people = persons.assign(
+        resident_id=persons["resident_id"].astype(str), born=pd.to_datetime(persons["birth_date"], errors="coerce")
+    )
+    household = people.set_index("resident_id")["household_id"]
+    matched = out[out["status"] == "matched"]
+    known = (
+        pd.DataFrame(
+            {
+                "guardian_key": guardian.reindex(matched["record_id"]).to_numpy(),
+                "household_id": household.reindex(matched["resident_id"].astype(str)).to_numpy(),
+            }
+        )
+        .dropna()
+        .drop_duplicates()
+    )
+    known = known[~known["guardian_key"].duplicated(keep=False)]
+    open_ = out.loc[out["status"] == "unmatched", ["record_id"]]
+    open_ = open_.assign(
+        guardian_key=guardian.reindex(open_["record_id"]).to_numpy(),
+        born=born.reindex(open_["record_id"]).to_numpy(),
+        sex=sex.reindex(open_["record_id"]).to_numpy(),
+    ).merge(known, on="guardian_key")
+    found = open_.merge(people[["resident_id", "household_id", "born", "sex"]], on=["household_id", "born", "sex"])
+    return found.loc[~found["record_id"].duplicated(keep=False), ["record_id", "resident_id"]].reset_index(drop=True)
