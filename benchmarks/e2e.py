@@ -32,10 +32,11 @@ PHASES = (  # first match wins, by the asset name of the step (<town>__<asset>)
 )
 
 
-def _hwm_kb(pid: int) -> int:
+def _status_kb(pid: int, field: str) -> int:
+    """A memory field of /proc/<pid>/status in kB (VmHWM: the peak so far; VmRSS: now); 0 once it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -57,19 +58,26 @@ def _descendants(pid: int) -> list[int]:
 
 
 class TreePeak:
-    """Samples the process tree twice a second: the largest sum of the live processes' VmHWM (an upper bound)."""
+    """Samples the process tree twice a second: the largest sum of the live processes' VmHWM (an upper bound),
+    and the tree's resident size now with the time, to tell which step held the memory."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak_kb, self.main_kb = pid, 0, 0
+        self.samples: list[tuple[float, int]] = []  # (epoch seconds, sum of VmRSS kB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             pids = _descendants(self.pid)
-            self.peak_kb = max(self.peak_kb, sum(_hwm_kb(p) for p in pids))
-            self.main_kb = max(self.main_kb, _hwm_kb(self.pid))
+            self.peak_kb = max(self.peak_kb, sum(_status_kb(p, "VmHWM") for p in pids))
+            self.main_kb = max(self.main_kb, _status_kb(self.pid, "VmHWM"))
+            self.samples.append((time.time(), sum(_status_kb(p, "VmRSS") for p in pids)))
             self._stop.wait(0.5)
+
+    def during(self, start: float, end: float) -> int:
+        """The largest resident size (kB) sampled between two epoch times (0 when no sample fell inside)."""
+        return max((kb for when, kb in self.samples if start <= when <= end), default=0)
 
     def __enter__(self) -> TreePeak:
         self._thread.start()
@@ -80,8 +88,9 @@ class TreePeak:
         self._thread.join()
 
 
-def step_durations(home: Path) -> tuple[str, dict[str, float], str]:
-    """(run ID, step key → seconds, run status) of the newest run in the data root's Dagster instance."""
+def step_durations(home: Path) -> tuple[str, dict[str, tuple[float, float]], str]:
+    """(run ID, step key → (start, end) epoch seconds, run status) of the newest run in the data root's Dagster
+    instance."""
     os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
     from dagster import DagsterEventType, DagsterInstance
 
@@ -89,14 +98,14 @@ def step_durations(home: Path) -> tuple[str, dict[str, float], str]:
         run = instance.get_runs(limit=1)[0]
         kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
         started: dict[str, float] = {}
-        seconds: dict[str, float] = {}
+        spans: dict[str, tuple[float, float]] = {}
         for entry in instance.all_logs(run.run_id, of_type=kinds):
             key = entry.step_key or "?"
             if entry.dagster_event.event_type == DagsterEventType.STEP_START:
                 started[key] = entry.timestamp
             elif key in started:
-                seconds[key] = entry.timestamp - started[key]
-        return run.run_id, seconds, run.status.value
+                spans[key] = (started[key], entry.timestamp)
+        return run.run_id, spans, run.status.value
 
 
 def phase_of(step: str) -> str:
@@ -133,7 +142,9 @@ def main() -> None:
         output, _ = child.communicate()
     wall = time.perf_counter() - t0
 
-    run_id, steps, status = step_durations(home)
+    run_id, spans, status = step_durations(home)
+    steps = {step: end - start for step, (start, end) in spans.items()}
+    step_rss = {step: peak.during(start, end) / 1024**2 for step, (start, end) in spans.items()}
     phases: dict[str, float] = {}
     for step, seconds in steps.items():
         phases[phase_of(step)] = phases.get(phase_of(step), 0.0) + seconds
@@ -143,9 +154,9 @@ def main() -> None:
     print("per phase (sum of step durations):")
     for phase, seconds in sorted(phases.items(), key=lambda item: -item[1]):
         print(f"  {phase:<18}{seconds:8.1f} s")
-    print("per step:")
+    print("per step (seconds, largest resident size of the process tree sampled during the step):")
     for step, seconds in sorted(steps.items(), key=lambda item: -item[1]):
-        print(f"  {step:<48}{seconds:8.1f} s")
+        print(f"  {step:<48}{seconds:8.1f} s {step_rss[step]:6.2f} GB")
     if child.returncode != 0:
         print(output[-3000:])
     print(
@@ -159,6 +170,7 @@ def main() -> None:
                 "peak_rss_gb_main": round(peak.main_kb / 1024**2, 2),
                 "phases": {k: round(v, 1) for k, v in phases.items()},
                 "steps": {k: round(v, 1) for k, v in steps.items()},
+                "step_rss_gb": {k: round(v, 2) for k, v in step_rss.items()},
             }
         )
     )

@@ -17,6 +17,7 @@ formula guard as the CSV, and the export is recorded in `access_log`.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import unicodedata
@@ -27,7 +28,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
+from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.page import PageMargins
@@ -83,6 +85,11 @@ WRAPPED = {"該当理由（点数）", "前回比", "未連携の項目"}
 SUBJECT_TYPES = {"child": "児童", "expectant_mother": "妊婦"}
 KNOWN_CASE_MARK = "要対協 継続"
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+# The list's body cells: top-aligned, and wrapped in the columns of long text (names shown in Excel's cell styles).
+TOP_STYLE = NamedStyle(name="検討リスト", font=DEFAULT_FONT, alignment=Alignment(vertical="top"))
+WRAPPED_STYLE = NamedStyle(
+    name="検討リスト（折り返し）", font=DEFAULT_FONT, alignment=Alignment(wrap_text=True, vertical="top")
+)
 
 
 def meeting_rows(con: duckdb.DuckDBPyConnection, asof: dt.date) -> list[list[object]]:
@@ -129,6 +136,17 @@ def _cell_value(value: object) -> object:
     if value is None or isinstance(value, int):
         return value
     return neutralise_formula(value) or None
+
+
+def _named_style(sheet: Worksheet, style: NamedStyle) -> str:
+    """The style's name, registered with the sheet's workbook once.
+
+    Thousands of cells share two alignments: a named style is set by name, whereas setting `cell.alignment`
+    makes openpyxl hash and look up a new Alignment for every cell (most of the list's export time)."""
+    workbook = sheet.parent
+    if style.name not in workbook.named_styles:
+        workbook.add_named_style(copy.copy(style))
+    return style.name
 
 
 def _write_table(sheet: Worksheet, header: list[str], rows: list[list[object]]) -> None:
@@ -235,8 +253,9 @@ def _list_sheet(sheet: Worksheet, rows: list[list[object]], town: TownConfig, as
         sheet.column_dimensions[letter].width = width
         if header in WRAPPED or header == NOTE_HEADER:
             wrapped[index] = width
+        style = _named_style(sheet, WRAPPED_STYLE if index in wrapped else TOP_STYLE)
         for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-            cell.alignment = Alignment(wrap_text=index in wrapped, vertical="top")
+            cell.style = style
     _fit_row_heights(sheet, wrapped)
     layout = decision_layout(town)
     if layout is not None:

@@ -4,8 +4,10 @@
    skip it if the same bytes were ingested before, archive exactly those bytes by
    content (ingest/archive.py), decode them by the town's layout, drop the columns
    the contract does not keep, store the text with file, SHA-256 and row number.
-   A file that cannot be read moves to failed/ with a report.
-2. `validate_feed`: apply the contract to the stored rows of that file; valid
+   A file that cannot be read moves to failed/ with a report. Older snapshots of
+   the feed not ingested yet (a first run, a backlog) are stored first, oldest
+   first, as history (`HISTORY`): the name history reads every registry extract.
+2. `validate_feed`: apply the contract to the stored rows of those files; valid
    rows go to valid_<feed>, failures to quarantine with a reason.
 
 Crash safety: a file counts as ingested only when step 2 has committed (its valid
@@ -31,7 +33,7 @@ import pandas as pd
 from kodomo_pipeline.config.towns import FeedLayout, TownConfig
 from kodomo_pipeline.ingest.archive import archive_bytes, archive_link, archive_path
 from kodomo_pipeline.ingest.contract import apply_contract
-from kodomo_pipeline.ingest.inbox import Snapshot, newest_snapshot
+from kodomo_pipeline.ingest.inbox import Snapshot, list_snapshots, newest_snapshot
 from kodomo_pipeline.ingest.inbox_scan import STILL_WRITING, wait_until_settled
 from kodomo_pipeline.ingest.reader import ROW, RawExport, UnreadableFile, file_sha256, read_bytes
 from kodomo_pipeline.ingest.settings import ShrinkRule, ingestion_settings
@@ -59,6 +61,10 @@ class TownPaths:
         )
 
 
+HISTORY = "history"  # run_feeds outcome of an older snapshot stored in this run (not the current file)
+HISTORY_FAILED = "history_failed"  # an older snapshot that could not be read (moved to failed/; night unaffected)
+
+
 @dataclass
 class RawOutcome:
     feed: str
@@ -70,6 +76,8 @@ class RawOutcome:
     missing_columns: list[str] = field(default_factory=list)
     previously_ingested_as: str | None = None
     warning: str | None = None  # said in the run output, status and Dagster (a shrunk snapshot)
+    history: list[str] = field(default_factory=list)  # older snapshots stored in this run, oldest first
+    history_failed: list[str] = field(default_factory=list)  # older snapshots moved to failed/ (unreadable)
 
 
 class FeedFailed(Exception):
@@ -158,6 +166,104 @@ def _shrink_warning(con: duckdb.DuckDBPyConnection, rule: ShrinkRule, snapshot: 
     )
 
 
+def pending_history(con: duckdb.DuckDBPyConnection, inbox: Path, current: Snapshot) -> list[Snapshot]:
+    """The feed's snapshots extracted before the current one and not stored yet, oldest first.
+
+    A file whose name and size match a finished ingestion of the feed is history already kept: it is not
+    read (nor hashed) again each night. A corrected re-send under the same name differs in size and is read.
+    A file held as far smaller than its predecessor stays out until an operator confirms it (`confirm-file`).
+    """
+    kept = set(
+        con.execute(
+            "SELECT file_name, size_bytes FROM ingested_files WHERE feed = ? AND rows_valid IS NOT NULL", [current.feed]
+        ).fetchall()
+    )
+    held = {
+        row[0]
+        for row in con.execute(
+            """SELECT file_name FROM run_feeds WHERE feed = ? AND outcome = 'held'
+               AND sha256 NOT IN (SELECT sha256 FROM confirmed_files)""",
+            [current.feed],
+        ).fetchall()
+    }
+    return [
+        snap
+        for snap in list_snapshots(inbox, {current.feed})
+        if snap.extract_date < current.extract_date
+        and snap.file_name not in held
+        and (snap.file_name, snap.path.stat().st_size) not in kept
+    ]
+
+
+def _archive(paths: TownPaths, snapshot: Snapshot, sha256: str, data: bytes) -> None:
+    """Keep the exact bytes read, by content; before the hash is recorded: every recorded SHA-256 has its file."""
+    archived = archive_path(paths.archive, snapshot.feed, sha256, snapshot.file_name)
+    if paths.archive_links:
+        archive_link(archived, snapshot.path)
+    else:
+        archive_bytes(archived, data)
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    layout: FeedLayout,
+    snapshot: Snapshot,
+    paths: TownPaths,
+    run_id: str,
+    raw: RawExport,
+    outcome: str,
+    warning: str | None,
+) -> None:
+    """Store the decoded rows, the file's line and the run's outcome in one transaction (archived before)."""
+    archived = archive_path(paths.archive, snapshot.feed, raw.sha256, snapshot.file_name)
+    con.begin()
+    tables.insert_frame(con, tables.raw_table(snapshot.feed), _raw_rows(raw, snapshot, list(layout.spec.columns)))
+    con.execute(
+        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
+        [
+            raw.sha256,
+            snapshot.feed,
+            snapshot.file_name,
+            snapshot.extract_date,
+            raw.size_bytes,
+            dt.datetime.now(),
+            run_id,
+            raw.rows_read,
+            raw.dropped_columns,
+            raw.missing_optional,
+            str(archived),
+        ],
+    )
+    tables.record_run_feed(con, run_id, snapshot.feed, outcome, snapshot.file_name, raw.sha256, warning)
+    con.commit()
+
+
+def _ingest_history(
+    con: duckdb.DuckDBPyConnection, town: TownConfig, snapshot: Snapshot, paths: TownPaths, run_id: str
+) -> str | None:
+    """Store one older snapshot as history: HISTORY, HISTORY_FAILED, or None when there is nothing to store
+    (still being copied, or the same bytes are stored already). No shrink rule: nothing is judged from it."""
+    layout = town.feeds[snapshot.feed]
+    if not wait_until_settled(snapshot.path, town.inbox_settle_seconds):
+        return None  # the next run takes it
+    try:
+        data = read_bytes(snapshot.path)
+        sha256 = file_sha256(data)
+        if tables.file_already_ingested(con, sha256) is not None:
+            return None
+        raw = read_inbox_file(
+            snapshot.path, layout, data, sha256, ingestion_settings(town.town, snapshot.feed).max_line_bytes
+        )
+    except UnreadableFile as exc:
+        _move_to_failed(snapshot, paths, town.town, exc.cause, None)
+        tables.record_run_feed(con, run_id, snapshot.feed, HISTORY_FAILED, snapshot.file_name, None, exc.cause)
+        return HISTORY_FAILED
+    _archive(paths, snapshot, sha256, data)
+    del data
+    _store(con, layout, snapshot, paths, run_id, raw, HISTORY, None)
+    return HISTORY
+
+
 def ingest_raw(
     con: duckdb.DuckDBPyConnection,
     town: TownConfig,
@@ -166,7 +272,10 @@ def ingest_raw(
     run_id: str,
     asof: dt.date | None,
 ) -> RawOutcome:
-    """Step 1 for one feed; raises FeedFailed if the current file cannot be read at all."""
+    """Step 1 for one feed: the older snapshots not stored yet (history), then the current one.
+
+    Raises FeedFailed if the current file cannot be read at all.
+    """
     layout: FeedLayout = town.feeds[feed]
     tables.ensure_bookkeeping(con)
     tables.ensure_feed_tables(con, layout.spec)
@@ -176,6 +285,26 @@ def ingest_raw(
     if snapshot is None:
         tables.record_run_feed(con, run_id, feed, "no_file")
         return RawOutcome(feed, "no_file")
+    history: dict[str, list[str]] = {HISTORY: [], HISTORY_FAILED: []}
+    for older in pending_history(con, paths.inbox, snapshot):
+        stored = _ingest_history(con, town, older, paths, run_id)
+        if stored is not None:
+            history[stored].append(older.file_name)
+    got = _ingest_current(con, town, snapshot, paths, run_id, settings.shrink, settings.max_line_bytes)
+    got.history, got.history_failed = history[HISTORY], history[HISTORY_FAILED]
+    return got
+
+
+def _ingest_current(
+    con: duckdb.DuckDBPyConnection,
+    town: TownConfig,
+    snapshot: Snapshot,
+    paths: TownPaths,
+    run_id: str,
+    shrink: ShrinkRule,
+    max_line_bytes: int,
+) -> RawOutcome:
+    feed, layout = snapshot.feed, town.feeds[snapshot.feed]
     if not wait_until_settled(snapshot.path, town.inbox_settle_seconds):  # still being copied: next run
         tables.record_run_feed(con, run_id, feed, "no_file", snapshot.file_name, None, STILL_WRITING)
         return RawOutcome(feed, "no_file", snapshot.file_name)
@@ -189,44 +318,20 @@ def ingest_raw(
         tables.record_run_feed(con, run_id, feed, "already_ingested", snapshot.file_name, sha256)
         return RawOutcome(feed, "already_ingested", snapshot.file_name, sha256, previously_ingested_as=earlier[1])
     try:
-        raw = read_inbox_file(snapshot.path, layout, data, sha256, settings.max_line_bytes)  # CSV, or staff's XLSX
+        raw = read_inbox_file(snapshot.path, layout, data, sha256, max_line_bytes)  # CSV, or staff's XLSX
     except UnreadableFile as exc:
         raise _failed(con, snapshot, paths, town.town, run_id, exc.cause, sha256) from None
-    warning = _shrink_warning(con, settings.shrink, snapshot, raw)
-    if warning and settings.shrink.action == "hold" and not tables.is_confirmed(con, sha256):
+    warning = _shrink_warning(con, shrink, snapshot, raw)
+    if warning and shrink.action == "hold" and not tables.is_confirmed(con, sha256):
         cause = (
             f"{warning}; 保留中 (held): 前回のスナップショットを使い続けます。確認後 "
             f"`kodomo confirm-file --town {town.town} {snapshot.file_name}` で次回の実行から使います"
         )
         tables.record_run_feed(con, run_id, feed, "held", snapshot.file_name, sha256, cause)
         return RawOutcome(feed, "held", snapshot.file_name, sha256, raw.rows_read, warning=cause)
-    # Archived before the hash is recorded: every recorded SHA-256 has its file.
-    archived = archive_path(paths.archive, feed, sha256, snapshot.file_name)
-    if paths.archive_links:
-        archive_link(archived, snapshot.path)
-    else:
-        archive_bytes(archived, data)
+    _archive(paths, snapshot, sha256, data)
     del data
-    con.begin()
-    tables.insert_frame(con, tables.raw_table(feed), _raw_rows(raw, snapshot, list(layout.spec.columns)))
-    con.execute(
-        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
-        [
-            raw.sha256,
-            feed,
-            snapshot.file_name,
-            snapshot.extract_date,
-            raw.size_bytes,
-            dt.datetime.now(),
-            run_id,
-            raw.rows_read,
-            raw.dropped_columns,
-            raw.missing_optional,
-            str(archived),
-        ],
-    )
-    tables.record_run_feed(con, run_id, feed, "ingested", snapshot.file_name, raw.sha256, warning)
-    con.commit()
+    _store(con, layout, snapshot, paths, run_id, raw, "ingested", warning)
     crash_point("ingestion", feed)
     return RawOutcome(
         feed,
@@ -257,20 +362,29 @@ def _stored_export(con: duckdb.DuckDBPyConnection, feed: str, sha256: str, colum
 
 
 def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, run_id: str) -> ValidateOutcome:
-    """Step 2 for one feed: contract over the file ingested in this run (if any)."""
-    layout = town.feeds[feed]
+    """Step 2 for one feed: contract over the files stored in this run, history first; the outcome is the
+    current file's."""
     tables.ensure_bookkeeping(con)
-    tables.ensure_feed_tables(con, layout.spec)
-    row = fetch_one(
-        con,
-        "SELECT outcome, sha256 FROM run_feeds WHERE run_id = ? AND feed = ? ORDER BY recorded_at DESC LIMIT 1",
-        [run_id, feed],
-    )
-    if row is None or row[0] in ("no_file", "failed", "held"):
-        return ValidateOutcome(feed, "no_file" if row is None else row[0])
-    outcome, sha256 = row
+    tables.ensure_feed_tables(con, town.feeds[feed].spec)
+    recorded = con.execute(
+        "SELECT outcome, sha256 FROM run_feeds WHERE run_id = ? AND feed = ? ORDER BY recorded_at", [run_id, feed]
+    ).fetchall()
+    for outcome, sha256 in recorded:
+        if outcome == HISTORY:
+            _validate_file(con, town, feed, sha256)
+    current = [(outcome, sha256) for outcome, sha256 in recorded if outcome not in (HISTORY, HISTORY_FAILED)]
+    if not current or current[-1][0] in ("no_file", "failed", "held"):
+        return ValidateOutcome(feed, current[-1][0] if current else "no_file")
+    outcome, sha256 = current[-1]
     if outcome == "already_ingested":
         return ValidateOutcome(feed, "unchanged", tables.file_figures(con, sha256))
+    _validate_file(con, town, feed, sha256)
+    return ValidateOutcome(feed, "validated", tables.file_figures(con, sha256))
+
+
+def _validate_file(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, sha256: str) -> None:
+    """The contract over one stored file: its valid rows, quarantine and figures committed together."""
+    layout = town.feeds[feed]
     raw = _stored_export(con, feed, sha256, list(layout.spec.columns))
     # Text columns the town does not export are absent from the decoded frame, as at ingestion.
     present = [name for name in layout.spec.columns if name in layout.header_to_canonical.values()]
@@ -292,4 +406,3 @@ def validate_feed(con: duckdb.DuckDBPyConnection, town: TownConfig, feed: str, r
         [len(result.valid), result.rows_quarantined, sha256],
     )
     con.commit()
-    return ValidateOutcome(feed, "validated", tables.file_figures(con, sha256))

@@ -70,6 +70,8 @@ def build_raw_asset(town: TownConfig, feed: str) -> AssetsDefinition:
                     ) from None
                 return _fallback_result(context, con, feed, exc, failed, kodomo.asof_date)
         context.log.info(f"{feed}: {got.outcome} {got.file_name or ''} ({got.rows_read} rows read)")
+        if got.history or got.history_failed:  # older snapshots of a first run or a backlog (file names only)
+            context.log.info(f"{feed}: history stored {got.history}, unreadable {got.history_failed}")
         if got.warning:  # a shrunk snapshot: used with this warning, or held (counts and file names only)
             context.log.warning(f"{feed}: {got.file_name}: {got.warning}")
         return MaterializeResult(
@@ -81,6 +83,8 @@ def build_raw_asset(town: TownConfig, feed: str) -> AssetsDefinition:
                 "dropped_columns": ", ".join(got.dropped_columns) or "none",
                 "missing_optional_columns": ", ".join(got.missing_columns) or "none",
                 "warning": got.warning or "none",
+                "history_files": ", ".join(got.history) or "none",
+                "history_files_failed": ", ".join(got.history_failed) or "none",
             }
         )
 

@@ -172,7 +172,8 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     """Append a DataFrame whose columns are a subset of the table's, by name (through Arrow: much faster)."""
     # An all-empty object column has no type Arrow could infer: it is text.
     empty = {name: "string" for name in frame.columns if frame[name].dtype == object and frame[name].isna().all()}
-    con.register("_incoming", pa.Table.from_pandas(frame.astype(empty), preserve_index=False))
+    typed = frame.astype(empty) if empty else frame  # astype({}) would still copy every column
+    con.register("_incoming", pa.Table.from_pandas(typed, preserve_index=False))
     try:
         names = ", ".join(f'"{name}"' for name in frame.columns)
         con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
