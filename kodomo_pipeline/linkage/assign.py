@@ -389,7 +389,7 @@ def assign_links(
     via = via[~fixed[pos[via["record_id"]].to_numpy()] & ~_pair_mask(via, rejected)]
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
-    via_pairs = pairs.astype({"record_id": str, "resident_id": str}).merge(via, on=["record_id", "resident_id"])
+    via_pairs = pairs.loc[_pair_mask(pairs, via)]
     cand = pd.concat([cand, found.loc[open_now | several, cand.columns], via_pairs[cand.columns]], ignore_index=True)
     cand = cand.drop_duplicates(["record_id", "resident_id"])
 
