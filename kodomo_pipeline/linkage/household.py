@@ -46,9 +46,9 @@ def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd
     empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
     if not {"guardian_key", "birth_date", "sex"} <= set(records) or not {"birth_date", "sex"} <= set(persons):
         return empty  # hand-built inputs without the household's fields: nothing to go by
-    guardian = records.set_index("record_id")["guardian_key"]
-    born = pd.to_datetime(records.set_index("record_id")["birth_date"], errors="coerce")
-    sex = records.set_index("record_id")["sex"]
+    by_record = records.set_index("record_id")
+    guardian, sex = by_record["guardian_key"], by_record["sex"]
+    born = pd.to_datetime(by_record["birth_date"], errors="coerce")
     people = persons.assign(
         resident_id=persons["resident_id"].astype(str), born=pd.to_datetime(persons["birth_date"], errors="coerce")
     )
