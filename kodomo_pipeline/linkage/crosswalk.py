@@ -74,28 +74,41 @@ def load_previous(con: duckdb.DuckDBPyConnection, asof: dt.date) -> pd.DataFrame
     )
 
 
+def _pair_positions(pairs: pd.DataFrame, record_ids: pd.Series, resident_ids: pd.Series) -> np.ndarray:
+    """Row of `pairs` holding each (record_id, resident_id), -1 where none: on integer codes, because a merge or a
+    MultiIndex on the two text columns of millions of pairs took seconds."""
+    records = pd.Index(record_ids.dropna().astype(str).unique())
+    residents = pd.Index(resident_ids.dropna().astype(str).unique())
+
+    def code(record: pd.Series, resident: pd.Series) -> np.ndarray:
+        r, s = records.get_indexer(record.astype(str)), residents.get_indexer(resident.astype(str))
+        return np.where((r >= 0) & (s >= 0), r.astype(np.int64) * max(len(residents), 1) + s, -1)
+
+    in_pairs = code(pairs["record_id"], pairs["resident_id"])
+    rows = np.flatnonzero(in_pairs >= 0)
+    found = pd.Index(in_pairs[rows]).get_indexer(code(record_ids, resident_ids.fillna("")))
+    return np.where(found >= 0, rows[found], -1)
+
+
 def field_weights(crosswalk: pd.DataFrame, pairs: pd.DataFrame, model: dict) -> pd.Series:
     """Per row, the evidence for its candidate as JSON: prior, each comparison's match weight and the term-frequency
     adjustment (what the names' frequency added) — weights only, no values. The review page draws it as a waterfall.
     """
     lam = float(model.get("probability_two_random_records_match") or 0.0)
     prior = math.log2(lam / (1 - lam)) if 0 < lam < 1 else 0.0
-    columns = [f"mw_{c}" for c in COMPARISONS]
-    keyed = pairs.set_index(["record_id", "resident_id"])[["match_weight", *columns]]
-    index = pd.MultiIndex.from_arrays(
-        [crosswalk["record_id"].astype(str), crosswalk["candidate_resident_id"].fillna("").astype(str)]
-    )
-    rows = keyed.reindex(index).to_numpy(dtype=float)
-    out = []
-    for row in rows:
-        if np.isnan(row[0]):
-            out.append(None)
-            continue
-        weights = dict(zip(COMPARISONS, (round(float(w), 2) for w in row[1:]), strict=True))
-        tf = float(row[0]) - prior - float(np.nansum(row[1:]))
-        out.append(
-            json.dumps({"prior": round(prior, 2), **weights, "tf": round(tf, 2), "total": round(float(row[0]), 2)})
+    at = _pair_positions(pairs, crosswalk["record_id"], crosswalk["candidate_resident_id"])
+    weights = pairs[[f"mw_{c}" for c in COMPARISONS]].to_numpy(dtype=float)[at]
+    total = pairs["match_weight"].to_numpy(dtype=float)[at]
+    tf = total - prior - np.nansum(weights, axis=1)
+    head = {"prior": round(prior, 2)}
+    out = [
+        None
+        if position < 0
+        else json.dumps({**head, **dict(zip(COMPARISONS, row, strict=True)), "tf": extra, "total": whole})
+        for position, row, extra, whole in zip(
+            at, np.round(weights, 2).tolist(), np.round(tf, 2).tolist(), np.round(total, 2).tolist(), strict=True
         )
+    ]
     return pd.Series(out, index=crosswalk.index, dtype=object)
 
 

@@ -67,6 +67,12 @@ def audit_sample(crosswalk: pd.DataFrame, size: int, as_of: dt.date) -> pd.DataF
     return automatic.loc[draw.sort_values().index[:size]]
 
 
+def shown_rows(crosswalk: pd.DataFrame, audit_size: int, as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(review rows best first, audit sample): the crosswalk rows the review page and the template list."""
+    review = crosswalk[crosswalk["status"] == "review"].sort_values("match_probability", ascending=False)
+    return review, audit_sample(crosswalk, audit_size, as_of)
+
+
 def _text(value: object) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return ""
@@ -115,8 +121,7 @@ def write_review(
     """Write review_<YYYYMMDD>.html and the decision template meiyose_kekka_template_<YYYYMMDD>.csv (the review
     rows, then the audit sample)."""
     stamp = as_of.strftime("%Y%m%d")
-    review = crosswalk[crosswalk["status"] == "review"].sort_values("match_probability", ascending=False)
-    audit = audit_sample(crosswalk, audit_size, as_of)
+    review, audit = shown_rows(crosswalk, audit_size, as_of)
     by_record = records.set_index("record_id" if "record_id" in records else "unique_id")
     by_person = persons.set_index("resident_id")
 
