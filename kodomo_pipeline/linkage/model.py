@@ -15,19 +15,23 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import jaconv
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 
 from kodomo_pipeline.linkage.inputs import with_keys
 from kodomo_pipeline.linkage.normalize import GAIJI, is_foreign_written, kanji_key, phonetic_key, split_name
+from kodomo_pipeline.linkage.predict import PREDICTIONS, scored_pairs
 
 _log = logging.getLogger(__name__)
 PERSONS, RECORDS = "persons", "records"  # display names: "persons" < "records", so persons are always the l side
@@ -95,7 +99,23 @@ _REMOTE_LINK = re.compile(r"""<link[^>]+href=["']https?://[^>]*>\s*""")
 TF_MOST_FREQUENT = 10  # the tf chart shows the most frequent names only: a rare name could point at a family
 
 
-def write_charts(linker: Linker, predicted: Any, targets: ChartTargets) -> dict[str, Path]:
+VIEWER_RECORDS = 2_000  # records whose pairs the comparison viewer is drawn from (a random sample, seeded)
+VIEWER_INPUT = f"__splink__input_{RECORDS}_viewer"
+
+
+def _viewer_predictions(db: DuckDBAPI, persons: Any, records: pa.Table, model: dict, seed: int) -> Any:
+    """Splink's own predict, every compared value kept, for the pairs of a random sample of records: the viewer
+    shows example pairs per comparison pattern, and writing every pair with its values is what `scored_pairs` avoids.
+    The sample's term frequencies are those of the sample (the viewer is for reading the levels, not the scores)."""
+    size = min(VIEWER_RECORDS, records.num_rows)
+    rows = np.sort(np.random.default_rng(seed).choice(records.num_rows, size=size, replace=False))
+    sample = db.register(records.take(rows), dataset_display_name=RECORDS, table_name=VIEWER_INPUT)
+    return Linker([persons, sample], model, log_level=None).inference.predict(warning_mode="never")
+
+
+def write_charts(
+    linker: Linker, targets: ChartTargets, viewer_input: Callable[[], Any] | None = None
+) -> dict[str, Path]:
     """Splink's charts as self-contained HTML (vega inlined: the town's network has no internet)."""
     targets.parameters.mkdir(parents=True, exist_ok=True)
     suffix = f"_{targets.stamp}" if targets.stamp else ""
@@ -112,10 +132,10 @@ def write_charts(linker: Linker, predicted: Any, targets: ChartTargets) -> dict[
         path = targets.parameters / f"linkage_{name}{suffix}.html"
         chart.save_offline_chart(str(path), overwrite=True, print_msg=False)
         written[name] = path
-    if targets.viewer is not None:
+    if targets.viewer is not None and viewer_input is not None:
         targets.viewer.parent.mkdir(parents=True, exist_ok=True)
         linker.visualisations.comparison_viewer_dashboard(
-            predicted, str(targets.viewer), overwrite=True, num_example_rows=2
+            viewer_input(), str(targets.viewer), overwrite=True, num_example_rows=2
         )
         written["comparison_viewer"] = targets.viewer
     for path in written.values():
@@ -123,6 +143,7 @@ def write_charts(linker: Linker, predicted: Any, targets: ChartTargets) -> dict[
     return written
 
 
+@lru_cache(maxsize=200_000)
 def _raw_kana(part: str | None) -> str | None:
     """The kana as written, only width and hiragana/katakana folded (ユウコ ≠ ユーコ here, unlike kana_key)."""
     if not part:
@@ -154,9 +175,9 @@ def _phonetic_parts(frame: pd.DataFrame) -> tuple[list[str | None], list[str | N
     return surnames, givens
 
 
-def _dob(values: pd.Series) -> pd.Series:
-    dates = pd.to_datetime(values, errors="coerce")
-    return dates.dt.strftime("%Y%m%d").where(dates.notna(), None)
+def _dob(values: pd.Series) -> pa.Array:
+    """yyyymmdd text, NULL where the date is missing (Arrow's strftime: pandas' is a Python call per row)."""
+    return pc.strftime(pa.array(pd.to_datetime(values, errors="coerce"), from_pandas=True), format="%Y%m%d")
 
 
 def _oaza(address_keys: pd.Series) -> pd.Series:
@@ -168,8 +189,9 @@ def _prefixes(keys: list[str]) -> list[str]:
     return sorted({k[:n] for k in keys for n in range(1, min(_MAX_SURNAME_CHARS, len(k) - 1) + 1)})
 
 
-def _none(values: Any) -> list[Any]:
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in values]
+def _none(values: Any) -> pa.Array:
+    """Text column with NULL for every kind of missing (None, NaN, pd.NA), converted by Arrow in one call."""
+    return pa.array(pd.Series(values, dtype=object), type=pa.string(), from_pandas=True)
 
 
 def with_former_names(persons: pd.DataFrame) -> pd.DataFrame:
@@ -199,13 +221,14 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         guardian_keys = [list(v) if isinstance(v, list | tuple) else [] for v in frame["guardian_keys"]]
         givens = frame["guardian_givens"] if "guardian_givens" in frame else [[]] * n
         guardian_givens = [list(v) if isinstance(v, list | tuple) else [] for v in givens]
-        guardian_key: list[str | None] = [None] * n
+        guardian_key: pa.Array | list[None] = [None] * n
         guardian_surname: list[str | None] = [None] * n
         guardian_given: list[str | None] = [None] * n
     else:
         guardian_keys = [[] for _ in range(n)]
         guardian_givens = [[] for _ in range(n)]
-        guardian_key = _none(frame["guardian_key"])
+        forms = frame["guardian_key"].tolist()
+        guardian_key = _none(forms)
         parts = [split_name(g) if isinstance(g, str) else ("", "") for g in frame["guardian_name"]]
         guardian_surname = [kanji_key(sur) or None for sur, _ in parts]
         guardian_given = [kanji_key(given) or None for _, given in parts]
@@ -219,8 +242,8 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         "given_phon": given_phon,
         "surname_kanji": _none(frame["surname_kanji"]) if "surname_kanji" in frame else [None] * n,
         "given_kanji": _none(frame["given_kanji"]) if "given_kanji" in frame else [None] * n,
-        "dob": _none(dob),
-        "birth_year": _none(dob.str[:4]),
+        "dob": dob,
+        "birth_year": pc.utf8_slice_codeunits(dob, 0, 4),
         "sex": _none(frame["sex"]),
         "address_key": _none(address),
         "oaza": _none(_oaza(address.astype("object"))),
@@ -230,9 +253,11 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         "guardian_givens": guardian_givens,
         "guardian_keys": guardian_keys,
         "guardian_prefixes": [_prefixes(k) for k in guardian_keys],
-        "guardian_block": guardian_keys if persons else [[g] if g else [] for g in guardian_key],
+        "guardian_block": guardian_keys if persons else [[g] if isinstance(g, str) and g else [] for g in forms],
     }
-    return pa.table(columns, schema=_SCHEMA)
+    # In id order: the database returns rows in no fixed order, and Splink's seeded sampling (u, EM) reads them in
+    # the order given — the same data must give the same model.
+    return pa.table(columns, schema=_SCHEMA).sort_by("unique_id")
 
 
 # Among matches, a foreign name spelt otherwise (romaji in the registry, katakana on the form, or the family's own
@@ -610,15 +635,17 @@ def score_pairs(
             model = model_json or _train(con, sdf_p, sdf_r, seed, lap)
             # A fresh linker from the rounded model, so that the scores depend on the model json alone.
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
-            predicted = linker.inference.predict(warning_mode="never")
+            pairs = scored_pairs(linker, _PAIRS_SQL).to_pandas()
             lap("predict")
-            written = write_charts(linker, predicted, charts) if charts is not None else {}
+            written = (
+                write_charts(linker, charts, lambda: _viewer_predictions(db, sdf_p, right, model, seed))
+                if charts is not None
+                else {}
+            )
             lap("charts")
-            pairs = _pairs(con, predicted.physical_name)
-            lap("fetch")
         finally:
             db.delete_tables_created_by_splink_from_db()
-            for name in registered:
+            for name in [*registered, VIEWER_INPUT]:
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(name)
             _drop(con, splink_objects(con))  # what is left: the temp views Splink binds to its tables
@@ -648,7 +675,7 @@ def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, la
     return _rounded(model)
 
 
-def _pairs(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+def _pairs_sql() -> str:
     """(record, person) pairs whatever side Splink put each on, with every comparison's level and weight.
 
     A resident scored under several names (former names) keeps the pair with the best weight.
@@ -656,16 +683,16 @@ def _pairs(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     gammas = ", ".join(f"gamma_{c}::TINYINT AS gamma_{c}" for c in COMPARISONS)
     weights = ", ".join(f"mw_{c}" for c in COMPARISONS)
     swap = f"source_dataset_l = '{RECORDS}'"
-    table_ = con.sql(
-        f"""SELECT * EXCLUDE (person_row) FROM (
+    return f"""SELECT * EXCLUDE (person_row) FROM (
                 SELECT CASE WHEN {swap} THEN unique_id_l ELSE unique_id_r END AS record_id,
                        split_part(CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END, '{ALIAS_SEP}', 1)
                            AS resident_id,
                        CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END AS person_row,
                        match_weight, match_probability, {gammas}, {weights}, match_key::TINYINT AS match_key
-                FROM {table})
+                FROM {PREDICTIONS})
             QUALIFY row_number() OVER (PARTITION BY record_id, resident_id
                                        ORDER BY match_weight DESC, person_row) = 1
             ORDER BY record_id, resident_id"""
-    ).to_arrow_table()
-    return table_.to_pandas()
+
+
+_PAIRS_SQL = _pairs_sql()
