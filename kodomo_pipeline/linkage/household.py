@@ -8,7 +8,7 @@ household born the same day is a twin, so such a record is a person's decision w
 twins), and an automatic match only when exactly one does.
 
 The pairs come from the model (`score_pairs`): its "birth date" blocking rule already scores every registry
-child born the same day, so nothing here blocks again; this module only reads the comparison levels.
+child born the same day with the same sex, so nothing here blocks again; this module only reads the comparison levels.
 """
 
 from __future__ import annotations

@@ -444,15 +444,18 @@ ADDRESS_SAME, ADDRESS_SIMILAR, ADDRESS_ELSE = 3, 2, 0  # address: same = 3, simi
 # 1,000,000-resident town the first three alone keep every true pair, 4.7 M pairs in all (given kana + birth
 # year, the obvious third rule, made 8.4 M by itself).
 BLOCKING_RULES: dict[str, Any] = {
-    "birth date": block_on("dob"),  # any name slip
+    "birth date": block_on("dob", "sex"),  # any name slip (and a name unlike the registry's: household.py)
     "kana name": block_on("surname_kana", "given_kana"),  # any birth-date slip
     "guardian + sex": block_on("guardian_block", "sex", arrays_to_explode=["guardian_block"]),  # kana + date slip
     "kanji name": block_on("surname_kanji", "given_kanji"),  # school records: kana + date slip, no guardian
+    # A sex typed wrong with a name slip: the given name's first kana instead of the sex. Birth date alone made
+    # 2.8 M of the 4.7 M pairs at 1,000,000 residents; these two make 1.5 M.
+    "birth date + initial": "l.dob = r.dob AND substr(l.given_kana, 1, 1) = substr(r.given_kana, 1, 1)",
 }
 # Each EM pass estimates the comparisons it does not block on. The second also asks for a household adult as
 # guardian so that it holds few non-matches (same-named children of other towns) for the date to be learnt on.
 EM_RULES = (
-    block_on("dob"),
+    block_on("dob", "sex"),
     "l.surname_kana = r.surname_kana AND l.given_kana = r.given_kana"
     " AND list_contains(l.guardian_keys, r.guardian_key)",
 )

@@ -1,0 +1,83 @@
+"""Prediction blocking: the pairs a real slip leaves must still be scored (a pair never blocked is never matched).
+
+The birth-date rule asks for the same sex (half the pairs at 1,000,000 residents); a nursery record whose sex was
+typed wrong and whose surname kana has a slip is then kept only by the birth date + given-name initial rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from kodomo_pipeline.linkage.inputs import with_keys
+from kodomo_pipeline.linkage.model import BLOCKING_RULES, _common_frame
+
+BORN = dt.date(2021, 5, 3)
+
+
+def _rule_sql(rule: object) -> str:
+    return rule if isinstance(rule, str) else rule.get_blocking_rule("duckdb").blocking_rule_sql  # type: ignore[attr-defined]
+
+
+def _person() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["R1"],
+            "name_kanji": ["山本　陽翔"],
+            "name_kana": ["ヤマモト　ハルト"],
+            "birth_date": [BORN],
+            "sex": ["男"],
+            "address": ["埼玉県比企郡川島町大字中山12番地"],
+            "guardian_keys": [["山本美咲"]],
+            "guardian_givens": [["美咲"]],
+        }
+    )
+    return with_keys(frame)
+
+
+def _record(name_kana: str, sex: str, born: dt.date = BORN) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["toen|F01:1"],
+            "name_kanji": [None],
+            "name_kana": [name_kana],
+            "birth_date": [born],
+            "sex": [sex],
+            "guardian_name": [None],
+            "guardian_key": [None],
+            "address": [None],
+        },
+        dtype=object,
+    )
+    return with_keys(frame)
+
+
+def _rules_keeping(record: pd.DataFrame) -> list[str]:
+    con = duckdb.connect()
+    con.register("l", _common_frame(_person(), persons=True))
+    con.register("r", _common_frame(record, persons=False))
+    return [
+        name
+        for name, rule in BLOCKING_RULES.items()
+        if con.execute(f"SELECT count(*) FROM l, r WHERE {_rule_sql(rule)}").fetchone()[0]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "name_kana", "sex", "expected"),
+    [
+        ("clean", "ヤマモト　ハルト", "男", {"birth date", "kana name", "birth date + initial"}),
+        ("surname slip", "ヤマムト　ハルト", "男", {"birth date", "birth date + initial"}),
+        ("sex typed wrong and surname slip", "ヤマムト　ハルト", "女", {"birth date + initial"}),
+    ],
+    ids=["clean", "surname slip", "sex and surname slip"],  # ids without the names
+)
+def test_a_slip_with_a_wrong_sex_is_still_blocked(case: str, name_kana: str, sex: str, expected: set[str]) -> None:
+    assert set(_rules_keeping(_record(name_kana, sex))) == expected, case
+
+
+def test_another_child_born_that_day_of_the_other_sex_and_initial_is_not_scored() -> None:
+    assert _rules_keeping(_record("サトウ　ミオ", "女")) == []
