@@ -459,6 +459,9 @@ EM_RULES = (
     "l.surname_kana = r.surname_kana AND l.given_kana = r.given_kana"
     " AND list_contains(l.guardian_keys, r.guardian_key)",
 )
+# EM learns m from a seeded, hash-filtered sample of a rule's pairs when it has more (Splink's max_pairs): the
+# birth-date rule's 1.4 M pairs at 1,000,000 residents hold tens of thousands of matches, far more than m needs.
+EM_MAX_PAIRS = 5e5
 DETERMINISTIC_RULE = "l.dob = r.dob AND l.surname_kana = r.surname_kana AND l.given_kana = r.given_kana"
 DETERMINISTIC_RECALL = 0.9
 # Random pairs for u: 2 M (Splink's examples use 1–10 M). 5 M gave the same links on both towns, seeds 1 and 2,
@@ -670,7 +673,7 @@ def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, la
     trainer.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
     lap("u")
     for rule in EM_RULES:
-        trainer.training.estimate_parameters_using_expectation_maximisation(rule)
+        trainer.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=EM_MAX_PAIRS)
     lap("em")
     model = _smoothed(trainer.misc.save_model_to_json())
     guardian_u = _guardian_u_given_surname(con, sdf_p.physical_name, sdf_r.physical_name, seed)
