@@ -145,11 +145,32 @@ def test_ingestion_settings_are_data_merged_per_town_and_feed(tmp_path: Path) ->
     assert "bad.yaml" in str(caught.value) and "action" in str(caught.value)
 
 
-def test_a_quote_never_closed_is_a_clear_error_naming_the_record(tmp_path: Path, layout) -> None:
-    path = write_export(tmp_path / "jumin_20261101.csv", layout, _rows(3))
-    path.write_bytes(path.read_bytes() + ('"' + PLANTED * 100_000).encode("cp932") + b"\r\n")
+def test_a_quote_never_closed_costs_its_row_and_the_rows_after_it_are_read(tmp_path: Path, layout) -> None:
+    rows = _rows(8)
+    rows[2][2] = '"' + rows[2][2]  # row 3: a stray quote opening a name, closed nowhere
+    path = write_export(tmp_path / "jumin_20261101.csv", layout, rows)
+    path.write_bytes(path.read_bytes() + ('"' + PLANTED * 100_000).encode("cp932") + b"\r\n")  # row 9: 128 KB on
     started = time.perf_counter()
-    with pytest.raises(UnreadableFile) as caught:
-        read_export(path, layout, max_line_bytes=1 << 22)
+    raw = read_export(path, layout, max_line_bytes=1 << 22)
     assert time.perf_counter() - started < 5
-    assert "not CSV from record 4 on" in caught.value.cause and PLANTED not in str(caught.value)
+    assert raw.malformed == {3: "unbalanced_quote", 9: "unbalanced_quote"}
+    assert list(raw.frame["_row"]) == [1, 2, 4, 5, 6, 7, 8] and raw.rows_read == 9
+    assert PLANTED not in str(raw.malformed)
+
+
+def test_a_stray_quote_closed_lines_later_costs_its_row_not_the_rows_between(tmp_path: Path, layout) -> None:
+    rows = _rows(10)
+    rows[3][2] = '"' + rows[3][2]  # row 4 opens a quote …
+    rows[6][7] = rows[6][7] + '"'  # … that a stray quote in row 7 would close, swallowing rows 5 and 6
+    path = write_export(tmp_path / "jumin_20261101.csv", layout, rows)
+    raw = read_export(path, layout)
+    assert raw.malformed == {4: "unbalanced_quote"}  # row 7's quote, inside a field, is only a character
+    assert list(raw.frame["_row"]) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+
+
+def test_quoted_fields_with_line_breaks_are_still_one_row(tmp_path: Path, layout) -> None:
+    rows = _rows(4)
+    rows[1][7] = '"川島町大字中山1番地\r\n2階"'  # a quoted address holding a line break: one record
+    path = write_export(tmp_path / "jumin_20261101.csv", layout, rows)
+    raw = read_export(path, layout)
+    assert raw.malformed == {} and list(raw.frame["_row"]) == [1, 2, 3, 4]

@@ -136,29 +136,46 @@ def _parse_unquoted(body: str, width: int) -> Parsed:
     return table, np.flatnonzero(is_good) + 1, bad
 
 
-class BrokenQuoting(Exception):
-    """The csv module gave up at a record (e.g. a quote opened and never closed); its message quotes no value."""
-
-    def __init__(self, record: int, cause: str) -> None:
-        self.record, self.cause = record, cause
-        super().__init__(f"record {record}: {cause}")
-
-
 def _parse_quoted(body: str, width: int) -> Parsed:
-    """Exact path for files with quoted fields (which may hold line breaks): the csv module, record by record."""
+    """Exact path for files with quoted fields (which may hold line breaks): the csv module, record by record.
+
+    A quote opened and never closed (a stray " typed into a name) would make the rest of the file one field:
+    the line it opens on is quarantined as `unbalanced_quote` and reading goes on with the next line. So does a
+    record that runs over several lines to a later stray quote and has the wrong field count — each such line
+    costs itself, not the lines after it.
+    """
     bad: dict[int, str] = {}
     good: list[list[str]] = []
     numbers: list[int] = []
-    number = 0
-    try:
-        for number, record in enumerate(csv.reader(io.StringIO(body, newline="")), start=1):
+    number, start = 0, 0
+    while start < len(body):
+        stream = io.StringIO(body[start:], newline="")
+        reader = csv.reader(stream)
+        broken_at = None
+        while broken_at is None:
+            at = stream.tell()
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:  # the csv module's field limit: the quote ran on for 128 KB
+                broken_at = at
+                continue
             if len(record) == width and not (len(record) == 1 and marker_reason(record[0])):
+                number += 1
                 good.append(record)
                 numbers.append(number)
+            elif "\n" in body[start + at : start + stream.tell()].rstrip("\r\n"):
+                broken_at = at
             else:
+                number += 1
                 bad[number] = _malformed_reason(",".join(record))
-    except csv.Error as exc:  # an unterminated quote runs to the end of the file: the csv module's field limit
-        raise BrokenQuoting(number + 1, str(exc)) from None
+        if broken_at is None:
+            break
+        number += 1
+        bad[number] = "unbalanced_quote"
+        line_end = body.find("\n", start + broken_at)
+        start = len(body) if line_end < 0 else line_end + 1
     columns = list(zip(*good, strict=True)) if good else [()] * width
     table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
     return table, np.array(numbers, dtype=np.int64), bad
@@ -262,11 +279,7 @@ def read_export(
         raise UnreadableFile(path, _explain_missing_headers(path, data, feed, missing_required))
     _refuse_duplicate_headers(path, header, mapping)
     parse = _parse_quoted if '"' in body else _parse_unquoted
-    try:
-        table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
-    except BrokenQuoting as exc:
-        cause = f"not CSV from record {exc.record} on: {exc.cause} (a quote never closed?)"
-        raise UnreadableFile(path, cause) from None
+    table, numbers, malformed = _set_aside_empty_rows(parse(body, len(header)))
     malformed = _mark_cut_last_row(screened.data, numbers, malformed)
     frame = pd.DataFrame(
         {

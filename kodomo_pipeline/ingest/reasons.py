@@ -7,6 +7,7 @@ REASONS: dict[str, str] = {
     "empty_row": "an empty line inside the file",
     "truncated_row": "the file ends in the middle of this row (cut short: ask for the export again)",
     "nul_byte": "the line holds a NUL byte (binary data in a text export); the row is not read",
+    "unbalanced_quote": "a quote opened on this line and never closed; the row is not read, the next line is",
     "line_too_long": "the line is longer than max_line_bytes (resources/ingestion.yaml); the row is not read",
     "unreadable_date": "a date that cannot be read in the layout's date style (or does not exist)",
     "unreadable_month": "a month that cannot be read in the layout's month style",
