@@ -139,7 +139,9 @@ def _lists_per_household(frame: pd.DataFrame, column: str) -> pd.Series:
     """
     rows = frame[["household_id", column]].dropna().drop_duplicates().sort_values(["household_id", column])
     keys, values = rows["household_id"].to_numpy(), rows[column].to_numpy()
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=int)
+    if not len(keys):  # no adult in any child's household (a registry of children alone)
+        return pd.Series(dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     return pd.Series([part.tolist() for part in np.split(values, starts[1:])], index=keys[starts], dtype=object)
 
 
