@@ -23,13 +23,15 @@ from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
 from kodomo_pipeline.linkage.model import (
+    GUARDIAN_SAME,
     KANA_ONE_OFF,
     KANJI_CONFIRMS_KANA_SLIP,
     ChartTargets,
     LinkageModelResult,
+    _in_list,
     score_pairs,
 )
-from kodomo_pipeline.linkage.normalize import kanji_key
+from kodomo_pipeline.linkage.normalize import GAIJI, kanji_key
 from kodomo_pipeline.storage.town_db import open_town_db
 
 ASOF = dt.date(2026, 11, 26)
@@ -94,7 +96,11 @@ RECORDS = [
     ("99200013", "ドック　グェン", "どっく ぐぇん", dt.date(2017, 9, 14), "男", "NGUYEN　HUNG", 9111),  # katakana
 ]  # fmt: skip
 # Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
-NURSERY = [("N:8001", "さとう ひな", dt.date(2021, 4, 4), "女", "早乙女　璃子")]
+NURSERY = [
+    ("N:8001", "さとう ひな", dt.date(2021, 4, 4), "女", "早乙女　璃子"),
+    # Typed in a hurry: ソウタ → ンウタ (the slip breaks the long vowel: keys ソタ / ンウタ) and a day off.
+    ("N:8002", "きとう んうた", dt.date(2016, 7, 20), "男", "鬼頭　真理子"),
+]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
              "HH10000011": 9111}  # fmt: skip
@@ -264,6 +270,41 @@ def test_gaiji_placeholder_is_neither_agreement_nor_disagreement(linked: Linked)
         assert len(pair) == 1
         assert int(pair["gamma_name_kanji"].iloc[0]) != OTHER_KANJI, "a placeholder counted as another kanji"
         assert int(pair["gamma_name_kanji"].iloc[0]) != KANJI_CONFIRMS_KANA_SLIP
+
+
+def test_gaiji_placeholder_in_the_guardian_name_still_names_the_household_adult(linked: Linked) -> None:
+    for key in ("99200004", "99200005"):  # 〓田　誠 / ＿田　誠 on the form, 𠮷田　誠 in the registry
+        pair = _pair(linked, key, "H100000008")
+        assert int(pair["gamma_guardian"].iloc[0]) == GUARDIAN_SAME
+    assert _row(linked, "99200005")["status"] == "matched"
+
+
+@pytest.mark.parametrize(
+    ("names", "name", "expected"),
+    [
+        (["吉田誠", "吉田花"], f"{GAIJI}田誠", True),  # the form's placeholder
+        ([f"{GAIJI}田誠"], "吉田誠", True),  # the registry's placeholder
+        ([f"{GAIJI}田誠"], f"{GAIJI}田誠", True),
+        (["吉田誠"], f"{GAIJI}田学", False),  # the placeholder stands for one character, not for the rest
+        (["吉田誠"], f"{GAIJI}吉田誠", False),
+        ([f"{GAIJI}{GAIJI}{GAIJI}"], "吉田誠", False),  # placeholders alone prove nothing
+        ([], "吉田誠", False),
+    ],
+    ids=["form placeholder", "registry placeholder", "both", "other character", "extra character", "alone", "none"],
+)
+def test_guardian_name_in_household_with_gaiji_placeholders(names: list[str], name: str, expected: bool) -> None:
+    sql = _in_list("names", "name")
+    got = duckdb.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR[] AS names, ?::VARCHAR AS name)", [names, name])
+    assert got.fetchone()[0] is expected
+
+
+def test_kana_slip_before_a_long_vowel_is_one_kana_off(linked: Linked) -> None:
+    """ンウタ for ソウタ: one kana as written, two apart as keys. With a day's slip, the household decides."""
+    pairs = linked.result.pairs
+    pair = pairs[(pairs["record_id"] == "toen|N:8002") & (pairs["resident_id"] == "H100000002")]
+    assert int(pair["gamma_given_kana"].iloc[0]) == KANA_ONE_OFF
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8002"]
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000002"), f"reason {row['reason']}"
 
 
 def test_kana_only_given_name_is_not_other_kanji(linked: Linked) -> None:

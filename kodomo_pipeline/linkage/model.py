@@ -272,7 +272,10 @@ def _name_comparison(part: str, label: str) -> cl.CustomComparison:
                 m_probability=SWAPPED_M, fix_m_probability=True
             ),
             # A typed kana slip (シ/ツ, a dakuten) is one substitution; Jaro-Winkler misses it in 2–3 kana names.
-            cll.DamerauLevenshteinLevel(key, 1).configure(label_for_charts=f"{label} kana one kana different"),
+            # As written too: a slip on the kana before a long vowel (ソウタ → ンウタ) leaves the keys two apart.
+            cll.Or(cll.DamerauLevenshteinLevel(key, 1), cll.DamerauLevenshteinLevel(raw, 1)).configure(
+                label_for_charts=f"{label} kana one kana different"
+            ),
             cll.JaroWinklerLevel(key, _JW_FUZZY).configure(label_for_charts=f"{label} kana similar"),
             cll.ElseLevel(),
         ],
@@ -366,10 +369,32 @@ _GUARDIAN_NULL = (
     "coalesce(guardian_key_l, guardian_key_r) IS NULL"
     " OR (len(coalesce(guardian_keys_l, [])) = 0 AND len(coalesce(guardian_keys_r, [])) = 0)"
 )
-_GUARDIAN_SAME = "list_contains(guardian_keys_l, guardian_key_r) OR list_contains(guardian_keys_r, guardian_key_l)"
-_GUARDIAN_GIVEN = (
-    "list_contains(guardian_givens_l, guardian_given_r) OR list_contains(guardian_givens_r, guardian_given_l)"
-)
+
+
+def _in_list(names: str, name: str) -> str:
+    """`name` is one of `names`, a 外字 placeholder (GAIJI) on either side matching any one character in its position
+    (the registry's cp932 export writes 〓 for 𠮷, a nursery's ＿), as in the child's kanji name (`_kanji_same`)."""
+
+    def placeholder(a: str, b: str) -> str:  # a holds a placeholder (not only placeholders) and b reads as a
+        return (
+            f"contains({a}, '{GAIJI}') AND NOT regexp_full_match({a}, '{GAIJI}+')"
+            f" AND regexp_full_match({b}, replace({a}, '{GAIJI}', '.'))"
+        )
+
+    return (
+        f"(list_contains({names}, {name})"
+        f" OR coalesce(list_bool_or(list_transform({names}, lambda k: ({placeholder(name, 'k')})"
+        f" OR ({placeholder('k', name)}))), false))"
+    )
+
+
+def _either_side(names: str, name: str) -> str:
+    """`_in_list` whichever side holds the list (the SQL must not depend on which side is l)."""
+    return f"{_in_list(f'{names}_l', f'{name}_r')} OR {_in_list(f'{names}_r', f'{name}_l')}"
+
+
+_GUARDIAN_SAME = _either_side("guardian_keys", "guardian_key")
+_GUARDIAN_GIVEN = _either_side("guardian_givens", "guardian_given")
 _GUARDIAN_SURNAME = (
     "list_contains(guardian_prefixes_l, guardian_surname_r) OR list_contains(guardian_prefixes_r, guardian_surname_l)"
 )
