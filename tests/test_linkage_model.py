@@ -569,6 +569,37 @@ def test_twin_guard_on_hand_built_pairs() -> None:
     assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == ("review", "twin guard")
 
 
+def test_twin_with_a_typed_slip_is_decided_only_when_one_twin_is_that_close() -> None:
+    """No twin's name is exact: a given name one kana off one twin designates it while the other twin's is far."""
+    records, persons = _frames(3, {"R1": "H1", "R2": "H1"})
+    persons["given_kana"] = ["ハルト", "ミナミ"]
+    records["given_kana"] = ["ハルド", "ハルド", "ハルド"]
+    one_off, far = 2, 0  # the model's kana levels "one kana different" and "else"
+    pairs = _pairs(
+        [
+            ("toen|F:0", "R2", 0.9999, far, 3),  # the far twin ahead on score: the name still decides
+            ("toen|F:0", "R1", 0.999, one_off, 3),
+            ("toen|F:1", "R1", 0.999, one_off, 3),  # both twins one kana off: one slip could be either
+            ("toen|F:1", "R2", 0.999, one_off, 3),
+            ("toen|F:2", "R1", 0.999, one_off, 3),  # the other twin's pair unknown: not close either
+        ]
+    )
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == ("R1", "twin: decided by given name")
+    assert (got.loc["toen|F:1", "status"], got.loc["toen|F:1", "reason"]) == ("review", "twin guard")
+    assert (got.loc["toen|F:2", "status"], got.loc["toen|F:2", "resident_id"]) == ("matched", "R1")
+
+
+def test_twin_written_given_name_first_is_decided_by_the_swapped_parts() -> None:
+    records, persons = _frames(1, {"R1": "H1", "R2": "H1"})
+    persons["surname_kana"], persons["given_kana"] = "グエン", ["ナム", "ラン"]
+    records["surname_kana"], records["given_kana"] = "ナム", "グエン"  # ナム　グエン on the form
+    swapped = 3  # the model's kana level "in the other name part"
+    pairs = _pairs([("toen|F:0", "R2", 0.9999, swapped, 3), ("toen|F:0", "R1", 0.9999, swapped, 3)])
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == ("R1", "twin: decided by given name")
+
+
 def test_decision_conflicts_and_rejection_fallback() -> None:
     records, persons = _frames(2, {"R1": "H1", "R2": "H2"})
     pairs = _pairs([("toen|F:0", "R1", 0.999, 4, 3), ("toen|F:0", "R2", 0.995, 4, 3), ("toen|F:1", "R1", 0.999, 4, 3)])

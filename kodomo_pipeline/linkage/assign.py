@@ -3,7 +3,8 @@
 A record links to at most one resident; a resident may have several records (a school transfer,
 nursery + school). Order of precedence: a human decision, then last night's link if the record
 did not change, then the model's best candidate, held back by three guards:
-- twins (same household, same birth date) are told apart by the given name only, never by score;
+- twins (same household, same birth date) are told apart by the given name only (its keys, or one typed kana off
+  one twin while no other twin is that close), never by score;
 - a given name that disagrees, or a birth date wrong beyond a typing slip, is never matched
   automatically (that is how a sibling, or a same-named child whose own registry row is missing, looks);
 - a surname that differs (under every name the child had at T) is matched automatically only with household
@@ -115,12 +116,20 @@ def _twin_keys(persons: pd.DataFrame) -> pd.Series:
 
 
 def _twin_choice(
-    record_ids: np.ndarray, twin_keys: np.ndarray, twin_of: pd.Series, recs: pd.DataFrame, people: pd.DataFrame
+    record_ids: np.ndarray,
+    twin_keys: np.ndarray,
+    twin_of: pd.Series,
+    recs: pd.DataFrame,
+    people: pd.DataFrame,
+    given_level: pd.Series,
 ) -> pd.Series:
     """record_id → the one twin its given name designates, or None when the given name cannot tell.
 
-    Exact keys only, never a score: the kanji given name where the record has one (it separates twins whose names
-    read alike, ヒナ = 陽菜 / 日菜), else the kana key; a kana that names only the other twin is a contradiction.
+    Exact keys first, never a score: the kanji given name where the record has one (it separates twins whose names
+    read alike, ヒナ = 陽菜 / 日菜), else the kana key, either name part first (ナム　グエン); a kana that names only
+    the other twin is a contradiction. Where no twin's name is exact, a given name one kana off one twin (a typed slip,
+    `given_level` from the model's pairs: (record_id, resident_id) → gamma_given_kana) designates that twin only
+    when no other twin's is that close: one slip cannot then have turned one twin's name into the other's.
     """
     members = twin_of[twin_of.notna()]
     groups = pd.DataFrame({"record_id": record_ids, "_twin": twin_keys}).merge(
@@ -128,23 +137,27 @@ def _twin_choice(
     )
     rec = recs.set_index("record_id").reindex(groups["record_id"])
     person = people.set_index("resident_id").reindex(groups["resident_id"])
-    kana = (rec["given_kana"].to_numpy() == person["given_kana"].to_numpy()) & rec["given_kana"].notna().to_numpy()
-    kanji = (rec["given_kanji"].to_numpy() == person["given_kanji"].to_numpy()) & rec["given_kanji"].notna().to_numpy()
-    groups = groups.assign(kana=kana, kanji=kanji, both=kana & kanji)
-    n = groups.groupby("record_id")[["kana", "kanji", "both"]].sum()
+
+    def same(left: str, right: str) -> np.ndarray:
+        return (rec[left].to_numpy() == person[right].to_numpy()) & rec[left].notna().to_numpy()
+
+    kana = same("given_kana", "given_kana") | (same("given_kana", "surname_kana") & same("surname_kana", "given_kana"))
+    kanji = same("given_kanji", "given_kanji")
+    level = given_level.reindex(pd.MultiIndex.from_frame(groups[["record_id", "resident_id"]])).to_numpy()
+    near = np.nan_to_num(level, nan=-1) >= KANA_ONE_OFF
+    slip = near & (level == KANA_ONE_OFF)
+    groups = groups.assign(kana=kana, kanji=kanji, both=kana & kanji, near=near, slip=slip)
+    n = groups.groupby("record_id")[["kana", "kanji", "both", "near", "slip"]].sum()
     by_kanji = (n["kanji"] == 1) & ((n["kana"] == 0) | (n["both"] == 1))
     by_both = (n["kanji"] > 1) & (n["both"] == 1)
     by_kana = (n["kanji"] == 0) & (n["kana"] == 1)
-    pick = groups.assign(
-        take=np.where(
-            groups["record_id"].map(by_kanji),
-            groups["kanji"],
-            np.where(
-                groups["record_id"].map(by_both), groups["both"], groups["record_id"].map(by_kana) & groups["kana"]
-            ),
-        )
+    by_slip = (n["kanji"] == 0) & (n["kana"] == 0) & (n["near"] == 1) & (n["slip"] == 1)
+    rule = np.select(
+        [groups["record_id"].map(m).to_numpy(dtype=bool) for m in (by_kanji, by_both, by_kana, by_slip)],
+        [groups["kanji"], groups["both"], groups["kana"], groups["slip"]],
+        default=False,
     )
-    winner = pick[pick["take"].astype(bool)].drop_duplicates("record_id").set_index("record_id")["resident_id"]
+    winner = groups[rule.astype(bool)].drop_duplicates("record_id").set_index("record_id")["resident_id"]
     return winner.reindex(pd.Index(record_ids)).astype(object).where(lambda w: w.notna(), None)
 
 
@@ -208,9 +221,13 @@ def assign_links(
         raise ValueError("records must have one row per unique_id")
     people = persons.assign(resident_id=persons["resident_id"].astype(str))
     for frame in (recs, people):
-        if "given_kanji" not in frame:
-            frame["given_kanji"] = None  # nursery-only records: the kana decides
+        for column in ("given_kanji", "surname_kana"):  # nursery-only records: the kana decides; hand-built inputs
+            if column not in frame:
+                frame[column] = None
     twin_of = _twin_keys(people)
+    on_twin = pairs["resident_id"].astype(str).isin(twin_of.index[twin_of.notna()]).to_numpy()
+    given_level = pairs.loc[on_twin].astype({"record_id": str, "resident_id": str})
+    given_level = given_level.set_index(["record_id", "resident_id"])["gamma_given_kana"]
 
     accepted, rejected = _decision_keys(decisions, recs)
     cand = _candidates(pairs, accepted, rejected, bands.review)
@@ -302,7 +319,7 @@ def assign_links(
     # 3a. Twins: the given name alone decides which twin; if it cannot, a person does.
     if in_twins.any():
         t_rows, t_ids, t_keys = rows_c[in_twins], top_c.index.to_numpy()[in_twins], best_twin[in_twins]
-        winner = _twin_choice(t_ids, t_keys, twin_of, recs, people)
+        winner = _twin_choice(t_ids, t_keys, twin_of, recs, people, given_level)
         p_twin = prob.reindex(pd.MultiIndex.from_arrays([t_ids, winner.fillna("").to_numpy()])).to_numpy()
         unclear = winner.isna().to_numpy()
         settle(t_rows[unclear], best.loc[t_ids[unclear], "resident_id"].to_numpy(), "review", "twin guard")
@@ -400,7 +417,7 @@ def assign_links(
         idx = np.flatnonzero(on_twin)
         resident = out["resident_id"].iloc[idx]
         choice = _twin_choice(
-            out["record_id"].iloc[idx].to_numpy(), resident.map(twin_of).to_numpy(), twin_of, recs, people
+            out["record_id"].iloc[idx].to_numpy(), resident.map(twin_of).to_numpy(), twin_of, recs, people, given_level
         )
         ok = choice.to_numpy() == resident.to_numpy()
         bad = idx[~ok]
