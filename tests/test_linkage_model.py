@@ -21,6 +21,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import OUTPUT_COLUMNS, Bands, assign_links
+from kodomo_pipeline.linkage.household import foreign_child_by_birth
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.model import COMPARISONS, LinkageModelResult, score_pairs, splink_objects
 from kodomo_pipeline.linkage.normalize import address_key, kana_key, kanji_key, split_name
@@ -598,6 +599,21 @@ def test_twin_written_given_name_first_is_decided_by_the_swapped_parts() -> None
     pairs = _pairs([("toen|F:0", "R2", 0.9999, swapped, 3), ("toen|F:0", "R1", 0.9999, swapped, 3)])
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
     assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == ("R1", "twin: decided by given name")
+
+
+def test_lone_foreign_named_child_is_taken_by_one_unmatched_record_only() -> None:
+    """R1 is the one child born that day and registered under a romaji name; R2, born the same day, is a girl."""
+    records, persons = _frames(3, {"R1": "H1", "R2": "H2"})
+    records["name_kanji"], records["birth_date"], records["sex"] = None, persons["birth_date"][0], "男"
+    persons["name_kanji"], persons["sex"] = ["SILVA　BRUNO", "SILVA　LUIZA"], ["男", "女"]
+    pairs = _pairs([(f"toen|F:{i}", "R1", 0.001, 0, 3) for i in range(3)])
+    pairs["gamma_surname_kana"], pairs["gamma_sex"] = 0, 1  # names like no one's; same sex
+    out = pd.DataFrame({"record_id": records["unique_id"], "feed": "toen", "status": "unmatched", "resident_id": None})
+    recs = records.rename(columns={"unique_id": "record_id"})
+    assert foreign_child_by_birth(pairs.iloc[:1], out, recs, persons).values.tolist() == [["toen|F:0", "R1"]]
+    assert foreign_child_by_birth(pairs.iloc[:2], out, recs, persons).empty, "two records point at one child"
+    persons["name_kanji"] = ["佐藤　翔", "佐藤　結"]
+    assert foreign_child_by_birth(pairs.iloc[:1], out, recs, persons).empty, "a kanji-registered child"
 
 
 def test_decision_conflicts_and_rejection_fallback() -> None:

@@ -20,7 +20,9 @@ did not change, then the model's best candidate, held back by three guards:
   name is a household adult's with the child's given name and birth date exact (a surname changed at school first);
 - a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
   registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
-  as a household adult); two such children (same-sex twins) go to review (household.py).
+  as a household adult); two such children (same-sex twins) go to review; with nothing of the household on the
+  record (a nursery form under a 通称), when the one registry child born that day, of that sex, is registered under
+  a foreign-written name and has no other record in the feed (household.py).
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kodomo_pipeline.linkage.household import household_candidates, households_by_guardian
+from kodomo_pipeline.linkage.household import foreign_child_by_birth, household_candidates, households_by_guardian
 from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
     ADDRESS_SIMILAR,
@@ -205,7 +207,7 @@ def assign_links(
     'several candidates',
     'score in match band', 'score in review band', 'score in review band: household confirms',
     'whole name differs: household confirms', 'whole name differs: several children of the household',
-    'whole name differs: guardian of a linked sibling',
+    'whole name differs: guardian of a linked sibling', 'whole name differs: the one foreign-named child born that day',
     'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
     A review row's resident_id is its best candidate (spec/outputs.md), for staff to confirm.
@@ -406,7 +408,12 @@ def assign_links(
     via = via[~fixed[pos[via["record_id"]].to_numpy()] & ~_pair_mask(via, rejected)]
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
-    via_pairs = pairs.loc[_pair_mask(pairs, via)]
+    # … and a 通称 with nothing of the household: the one foreign-named child born that day, of that sex.
+    lone = foreign_child_by_birth(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
+    lone = lone[~fixed[pos[lone["record_id"]].to_numpy()]]
+    settle(pos[lone["record_id"]].to_numpy(), lone["resident_id"].to_numpy(), "matched",
+           "whole name differs: the one foreign-named child born that day")  # fmt: skip
+    via_pairs = pairs.loc[_pair_mask(pairs, pd.concat([via, lone]))]
     cand = pd.concat([cand, found.loc[open_now | several, cand.columns], via_pairs[cand.columns]], ignore_index=True)
     cand = cand.drop_duplicates(["record_id", "resident_id"])
 

@@ -7,6 +7,11 @@ record's exact address or with the record's guardian as an adult of the househol
 household born the same day is a twin, so such a record is a person's decision when two fit (same-sex
 twins), and an automatic match only when exactly one does.
 
+A nursery form holds no address, and a family known by its 通称 writes the 通称 for the guardian too: then nothing
+of the household is left. What is left is who the registry says the child could be: the one registry child born
+that day, of that sex, registered under a foreign-written name (katakana or romaji: the registry export has no 通称
+column), where the record is written in kanji or kana alone and that child has no record of its own in the feed.
+
 The pairs come from the model (`score_pairs`): its "birth date" blocking rule already scores every registry
 child born the same day, so nothing here blocks again; this module only reads the comparison levels.
 """
@@ -15,7 +20,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kodomo_pipeline.linkage.model import ADDRESS_ELSE, ADDRESS_SAME, DOB_SAME, GUARDIAN_SAME, SEX_SAME
+from kodomo_pipeline.linkage.model import (
+    ADDRESS_ELSE,
+    ADDRESS_SAME,
+    DOB_SAME,
+    GUARDIAN_SAME,
+    KANA_ONE_OFF,
+    SEX_SAME,
+)
+from kodomo_pipeline.linkage.normalize import is_foreign_written
 
 
 def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -73,3 +86,42 @@ def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd
     ).merge(known, on="guardian_key")
     found = open_.merge(people[["resident_id", "household_id", "born", "sex"]], on=["household_id", "born", "sex"])
     return found.loc[~found["record_id"].duplicated(keep=False), ["record_id", "resident_id"]].reset_index(drop=True)
+
+
+def foreign_child_by_birth(
+    pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
+) -> pd.DataFrame:
+    """Still-unmatched records whose name is like no registry child's, and the one registry child born that day, of
+    that sex, when that child's registered name is foreign-written: (record_id, resident_id).
+
+    A 通称 on a nursery form is how such a record looks. Never where the record's own name is foreign-written (another
+    foreign child), where its address disagrees (an outsider lives elsewhere), where the child already has a matched
+    record in the same feed (the outsider at the nursery the child attends under its legal name), nor where two
+    records point at one child.
+    """
+    empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
+    if not {"name_kanji", "birth_date", "sex"} <= set(persons) or "name_kanji" not in records:
+        return empty  # hand-built inputs without names: nothing to go by
+    people = persons.assign(resident_id=persons["resident_id"].astype(str))
+    born_so = people.groupby(["birth_date", "sex"], dropna=False)["resident_id"].transform("size")
+    foreign = people["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n))
+    lone = set(people.loc[(born_so == 1) & foreign, "resident_id"])
+    fits = (
+        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
+        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+        & (pairs["gamma_address"].to_numpy() != ADDRESS_ELSE)
+        & (pairs["gamma_surname_kana"].to_numpy() < KANA_ONE_OFF)
+        & (pairs["gamma_given_kana"].to_numpy() < KANA_ONE_OFF)
+    )
+    found = pairs.loc[fits, ["record_id", "resident_id"]].astype(str)
+    found = found[found["resident_id"].isin(lone)]
+    written = records.set_index("record_id")["name_kanji"]
+    own_foreign = written.reindex(found["record_id"]).map(lambda n: isinstance(n, str) and is_foreign_written(n))
+    status = out.set_index("record_id")["status"]
+    found = found[~own_foreign.to_numpy(dtype=bool) & (status.reindex(found["record_id"]).to_numpy() == "unmatched")]
+    matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
+    feed = out.set_index("record_id")["feed"].reindex(found["record_id"]).to_numpy()
+    has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
+    found = found[~has_own]
+    alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
+    return found[alone].reset_index(drop=True)
