@@ -530,18 +530,23 @@ def test_guards_send_doubtful_bests_to_review() -> None:
 
 
 def test_household_evidence_guards() -> None:
-    """A changed surname needs the household to agree; a household that can be compared and disagrees → review."""
-    records, persons = _frames(5, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4", "R5": "H5"})
-    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(5)])
+    """A changed surname needs the household to agree; a household that can be compared and disagrees → review;
+    a guardian of no household adult with an address that disagrees or is not there → unmatched."""
+    records, persons = _frames(6, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4", "R5": "H5", "R6": "H6"})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(6)])
     pairs.loc[0, "gamma_surname_kana"] = 0  # surname differs, guardian a household adult: matched
     pairs.loc[1, ["gamma_surname_kana", "gamma_guardian"]] = [0, -1]  # surname differs, nothing else: review
-    pairs.loc[2, "gamma_guardian"] = 1  # guardian not of the household, no address: review
-    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # … but the same address: matched
+    pairs.loc[2, ["gamma_guardian", "gamma_address"]] = [-1, 1]  # no guardian, address only in the 大字: review
+    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # guardian not of the household, same address: matched
     pairs.loc[4, ["gamma_guardian", "gamma_address"]] = [0, 0]  # another family elsewhere: unmatched
+    pairs.loc[5, "gamma_guardian"] = 1  # guardian not of the household, no address: unmatched
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
-    assert got["status"].tolist() == ["matched", "review", "review", "matched", "unmatched"]
-    assert got.loc["toen|F:4", "reason"] == "household disagrees: guardian and address"
-    assert got.loc["toen|F:4", "resident_id"] is None
+    assert got["status"].tolist() == ["matched", "review", "review", "matched", "unmatched", "unmatched"]
+    assert got["reason"].tolist()[4:] == [
+        "household disagrees: guardian and address",
+        "household disagrees: guardian, no address",
+    ]
+    assert got["resident_id"].tolist()[4:] == [None, None]
     assert got["reason"].tolist()[1:3] == ["surname differs without household evidence", "household disagrees"]
     assert got.loc["toen|F:2", "resident_id"] == "R3"  # a review row names its candidate
 
@@ -549,7 +554,7 @@ def test_household_evidence_guards() -> None:
 def test_household_confirms_a_review_band_score_only_without_another_candidate() -> None:
     records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
     pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.9, 4, 3) for i in range(4)])  # all in the review band
-    pairs.loc[1, "gamma_guardian"] = 1  # the guardian is not a household adult: a person decides
+    pairs.loc[1, ["gamma_guardian", "gamma_address"]] = [1, 1]  # the guardian no household adult, the 大字 same
     # A surname changed at school first: given name and birth date exact, the guardian's given name a household's.
     pairs.loc[2, ["gamma_guardian", "gamma_surname_kana", "gamma_given_kana"]] = [2, 0, 5]
     pairs = pd.concat([pairs, _pairs([("toen|F:3", "R1", 0.8, 4, 3)])], ignore_index=True)  # a second candidate
@@ -568,6 +573,12 @@ def test_twin_guard_on_hand_built_pairs() -> None:
     persons.loc[1, "given_kana"] = "アオイ"  # both twins read アオイ: nothing tells them apart
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
     assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == ("review", "twin guard")
+    pairs["gamma_guardian"] = 1  # … and the guardian is no adult of theirs, no address: a same-named stranger
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == (
+        "unmatched",
+        "household disagrees: guardian, no address",
+    )
 
 
 def test_twin_with_a_typed_slip_is_decided_only_when_one_twin_is_that_close() -> None:
