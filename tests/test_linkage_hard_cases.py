@@ -110,6 +110,7 @@ NURSERY = [
     # Typed in a hurry: ソウタ → ンウタ (the slip breaks the long vowel: keys ソタ / ンウタ) and a day off.
     ("N:8002", "きとう んうた", dt.date(2016, 7, 20), "男", "鬼頭　真理子"),
     ("N:8003", "はやせ しょうま", dt.date(2021, 2, 17), "男", "早瀬　千秋"),  # SILVA BRUNO under the family's 通称
+    ("N:8004", "たかみね ゆい", dt.date(2015, 10, 4), "女", "高峰　沙織"),  # 真壁 結衣: a new surname and a day off
 ]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
@@ -315,6 +316,15 @@ def test_kana_slip_before_a_long_vowel_is_one_kana_off(linked: Linked) -> None:
     assert int(pair["gamma_given_kana"].iloc[0]) == KANA_ONE_OFF
     row = linked.crosswalk.set_index("record_id").loc["toen|N:8002"]
     assert (row["status"], row["resident_id"]) == ("matched", "H100000002"), f"reason {row['reason']}"
+
+
+def test_a_new_surname_with_a_birth_date_slip_is_still_compared(linked: Linked) -> None:
+    """Surname, birth date and guardian key all differ from the registry's: the given name and birth month block."""
+    pairs = linked.result.pairs
+    pair = pairs[(pairs["record_id"] == "toen|N:8004") & (pairs["resident_id"] == "H100000004")]
+    assert len(pair) == 1, "the pair was never scored"
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8004"]
+    assert row["candidate_resident_id"] == "H100000004", f"status {row['status']}, reason {row['reason']}"
 
 
 def test_kana_only_given_name_is_not_other_kanji(linked: Linked) -> None:

@@ -448,6 +448,8 @@ BLOCKING_RULES: dict[str, Any] = {
     "kana name": block_on("surname_kana", "given_kana"),  # any birth-date slip
     "guardian + sex": block_on("guardian_block", "sex", arrays_to_explode=["guardian_block"]),  # kana + date slip
     "kanji name": block_on("surname_kanji", "given_kanji"),  # school records: kana + date slip, no guardian
+    # A new surname and a birth-date slip together (the guardian's surname changed too): the given name is left.
+    "given name + birth month": block_on("given_kana", "substr(dob, 1, 6)", "sex"),
 }
 # Each EM pass estimates the comparisons it does not block on. The second also asks for a household adult as
 # guardian so that it holds few non-matches (same-named children of other towns) for the date to be learnt on.
