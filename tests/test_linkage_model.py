@@ -564,6 +564,19 @@ def test_household_confirms_a_review_band_score_only_without_another_candidate()
     assert got.loc["toen|F:3", "reason"] == "score in review band"
 
 
+def test_household_child_born_that_day_outweighs_another_childs_review_band_score() -> None:
+    """R1 scores in the review band on its name; R2, of the record's address, was born that day: R2 it is."""
+    records, persons = _frames(1, {"R1": "H1", "R2": "H2"})
+    pairs = _pairs([("toen|F:0", "R1", 0.6, 4, 2), ("toen|F:0", "R2", 0.01, 0, 3)])
+    pairs.loc[0, "gamma_guardian"] = 2  # R1: the guardian's given name only, a birth-date slip
+    pairs.loc[1, ["gamma_surname_kana", "gamma_sex", "gamma_address", "gamma_guardian"]] = [0, 1, 3, 0]
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == (
+        "R2",
+        "whole name differs: household confirms",
+    )
+
+
 def test_twin_guard_on_hand_built_pairs() -> None:
     """R1 and R2 are twins (one household, one birth date); only R1 is called アオイ like the records."""
     records, persons = _frames(2, {"R1": "H1", "R2": "H1"})

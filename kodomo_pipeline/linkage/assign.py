@@ -415,8 +415,12 @@ def assign_links(
     at = pos[found["record_id"]].to_numpy()
     status_now, reason_now = out["status"].to_numpy()[at], out["reason"].to_numpy()[at]
     same = out["candidate_resident_id"].to_numpy()[at] == found["resident_id"].to_numpy()
-    open_now = (status_now == "unmatched") | (
-        (status_now == "review") & same & np.isin(reason_now, ["given name disagrees", "score in review band"])
+    # A review-band score is no match either: the household's child born that day outweighs another child's name
+    # (a 通称 guardian's given name can be a stranger's household adult's).
+    open_now = (
+        (status_now == "unmatched")
+        | ((status_now == "review") & same & (reason_now == "given name disagrees"))
+        | ((status_now == "review") & (reason_now == "score in review band"))
     )
     unique = found["fits"].to_numpy() == 1
     settle(at[open_now & unique], found["resident_id"].to_numpy()[open_now & unique], "matched",
