@@ -625,19 +625,22 @@ def test_twin_written_given_name_first_is_decided_by_the_swapped_parts() -> None
     assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == ("R1", "twin: decided by given name")
 
 
-def test_lone_foreign_named_child_is_taken_by_one_unmatched_record_only() -> None:
-    """R1 is the one child born that day and registered under a romaji name; R2, born the same day, is a girl."""
+def test_foreign_named_child_born_that_day_is_taken_by_one_unmatched_record_only() -> None:
+    """R1 (romaji name) and R2 (kanji name) are the boys born that day; the records' names are like neither's."""
     records, persons = _frames(3, {"R1": "H1", "R2": "H2"})
     records["name_kanji"], records["birth_date"], records["sex"] = None, persons["birth_date"][0], "男"
-    persons["name_kanji"], persons["sex"] = ["SILVA　BRUNO", "SILVA　LUIZA"], ["男", "女"]
-    pairs = _pairs([(f"toen|F:{i}", "R1", 0.001, 0, 3) for i in range(3)])
+    persons["name_kanji"], persons["sex"] = ["SILVA　BRUNO", "佐藤　翔"], "男"
+    pairs = _pairs([(f"toen|F:{i}", r, 0.001, 0, 3) for i in range(3) for r in ("R1", "R2")])
     pairs["gamma_surname_kana"], pairs["gamma_sex"] = 0, 1  # names like no one's; same sex
     out = pd.DataFrame({"record_id": records["unique_id"], "feed": "toen", "status": "unmatched", "resident_id": None})
     recs = records.rename(columns={"unique_id": "record_id"})
-    assert foreign_child_by_birth(pairs.iloc[:1], out, recs, persons).values.tolist() == [["toen|F:0", "R1"]]
-    assert foreign_child_by_birth(pairs.iloc[:2], out, recs, persons).empty, "two records point at one child"
-    persons["name_kanji"] = ["佐藤　翔", "佐藤　結"]
-    assert foreign_child_by_birth(pairs.iloc[:1], out, recs, persons).empty, "a kanji-registered child"
+    assert foreign_child_by_birth(pairs.iloc[:2], out, recs, persons).values.tolist() == [["toen|F:0", "R1"]]
+    assert foreign_child_by_birth(pairs.iloc[:4], out, recs, persons).empty, "two records point at one child"
+    alike = pairs.iloc[:2].copy()
+    alike.loc[1, "gamma_given_kana"] = 2  # the record's given name one kana off R2's: R2 with a slip, maybe
+    assert foreign_child_by_birth(alike, out, recs, persons).empty
+    persons["name_kanji"] = ["佐藤　蓮", "佐藤　翔"]
+    assert foreign_child_by_birth(pairs.iloc[:2], out, recs, persons).empty, "no foreign-named child"
 
 
 def test_decision_conflicts_and_rejection_fallback() -> None:

@@ -21,8 +21,8 @@ did not change, then the model's best candidate, held back by three guards:
 - a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
   registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
   as a household adult); two such children (same-sex twins) go to review; with nothing of the household on the
-  record (a nursery form under a 通称), when the one registry child born that day, of that sex, is registered under
-  a foreign-written name and has no other record in the feed (household.py).
+  record (a nursery form under a 通称), when of the registry children born that day, of that sex, the record's name is
+  like none and one is registered under a foreign-written name, without another record in the feed (household.py).
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.

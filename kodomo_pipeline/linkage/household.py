@@ -91,30 +91,34 @@ def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd
 def foreign_child_by_birth(
     pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
 ) -> pd.DataFrame:
-    """Still-unmatched records whose name is like no registry child's, and the one registry child born that day, of
-    that sex, when that child's registered name is foreign-written: (record_id, resident_id).
+    """Still-unmatched records whose name is like none of the registry children born that day, of that sex, and the
+    one of them registered under a foreign-written name: (record_id, resident_id).
 
-    A 通称 on a nursery form is how such a record looks. Never where the record's own name is foreign-written (another
-    foreign child), where its address disagrees (an outsider lives elsewhere), where the child already has a matched
-    record in the same feed (the outsider at the nursery the child attends under its legal name), nor where two
-    records point at one child.
+    A 通称 on a nursery form is how such a record looks (a kanji-named child born that day would have its own name on
+    the form). Never where the record's own name is foreign-written (another foreign child), where its address
+    disagrees (an outsider lives elsewhere), where the child already has a matched record in the same feed (the
+    outsider at the nursery the child attends under its legal name), nor where two records point at one child.
     """
     empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
-    if not {"name_kanji", "birth_date", "sex"} <= set(persons) or "name_kanji" not in records:
+    if "name_kanji" not in persons or "name_kanji" not in records:
         return empty  # hand-built inputs without names: nothing to go by
-    people = persons.assign(resident_id=persons["resident_id"].astype(str))
-    born_so = people.groupby(["birth_date", "sex"], dropna=False)["resident_id"].transform("size")
-    foreign = people["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n))
-    lone = set(people.loc[(born_so == 1) & foreign, "resident_id"])
-    fits = (
-        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
-        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
-        & (pairs["gamma_address"].to_numpy() != ADDRESS_ELSE)
-        & (pairs["gamma_surname_kana"].to_numpy() < KANA_ONE_OFF)
-        & (pairs["gamma_given_kana"].to_numpy() < KANA_ONE_OFF)
+    # The model's "birth date" blocking rule scored every registry child born that day against the record.
+    same_day = pairs.loc[
+        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME) & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+    ].astype({"record_id": str, "resident_id": str})
+    alike = (same_day["gamma_surname_kana"].to_numpy() >= KANA_ONE_OFF) | (
+        same_day["gamma_given_kana"].to_numpy() >= KANA_ONE_OFF
     )
-    found = pairs.loc[fits, ["record_id", "resident_id"]].astype(str)
-    found = found[found["resident_id"].isin(lone)]
+    foreign = persons.loc[
+        persons["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool),
+        "resident_id",
+    ].astype(str)
+    found = same_day.loc[
+        ~same_day["record_id"].isin(same_day.loc[alike, "record_id"]).to_numpy()
+        & same_day["resident_id"].isin(foreign).to_numpy()
+        & (same_day["gamma_address"].to_numpy() != ADDRESS_ELSE),
+        ["record_id", "resident_id"],
+    ]
     written = records.set_index("record_id")["name_kanji"]
     own_foreign = written.reindex(found["record_id"]).map(lambda n: isinstance(n, str) and is_foreign_written(n))
     status = out.set_index("record_id")["status"]
