@@ -552,14 +552,16 @@ def test_household_evidence_guards() -> None:
 
 
 def test_household_confirms_a_review_band_score_only_without_another_candidate() -> None:
-    records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
-    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.9, 4, 3) for i in range(4)])  # all in the review band
+    records, persons = _frames(6, {f"R{i}": f"H{i}" for i in range(1, 7)})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.9, 4, 3) for i in range(6)])  # all in the review band
     pairs.loc[1, ["gamma_guardian", "gamma_address"]] = [1, 1]  # the guardian no household adult, the 大字 same
-    # A surname changed at school first: given name and birth date exact, the guardian's given name a household's.
-    pairs.loc[2, ["gamma_guardian", "gamma_surname_kana", "gamma_given_kana"]] = [2, 0, 5]
+    # A surname changed at school first: given name exact, the guardian's given name a household's; the birth date
+    # exact or a slip (F:4), not beyond (F:5).
+    pairs.loc[[2, 4, 5], ["gamma_guardian", "gamma_surname_kana", "gamma_given_kana"]] = [2, 0, 5]
+    pairs.loc[4, "gamma_birth_date"], pairs.loc[5, "gamma_birth_date"] = 2, 1
     pairs = pd.concat([pairs, _pairs([("toen|F:3", "R1", 0.8, 4, 3)])], ignore_index=True)  # a second candidate
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
-    assert got["status"].tolist() == ["matched", "review", "matched", "review"]
+    assert got["status"].tolist() == ["matched", "review", "matched", "review", "matched", "review"]
     assert got.loc["toen|F:0", "reason"] == "score in review band: household confirms"
     assert got.loc["toen|F:3", "reason"] == "score in review band"
 
@@ -586,6 +588,20 @@ def test_twin_guard_on_hand_built_pairs() -> None:
     persons.loc[1, "given_kana"] = "アオイ"  # both twins read アオイ: nothing tells them apart
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
     assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == ("review", "twin guard")
+    persons.loc[1, "given_kana"] = "ケン"
+    pairs["match_probability"] = [0.9, 0.95]  # R1 by given name, in the review band: its household confirms it
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == (
+        "R1",
+        "twin: decided by given name, household confirms",
+    )
+    pairs["gamma_guardian"] = 2  # only the guardian's given name, and the child's given kana not the same key
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == (
+        "review",
+        "twin guard: score in review band",
+    )
+    persons.loc[1, "given_kana"] = "アオイ"
     pairs["gamma_guardian"] = 1  # … and the guardian is no adult of theirs, no address: a same-named stranger
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
     assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == (

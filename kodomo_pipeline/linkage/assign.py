@@ -17,7 +17,8 @@ did not change, then the model's best candidate, held back by three guards:
 - a score in the review band is matched when the household confirms it beyond doubt and no other resident is in
   the band: the guardian on the form is an adult of the child's household by full name and the surname at most one
   kana off (a nursery form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
-  name is a household adult's with the child's given name and birth date exact (a surname changed at school first);
+  name is a household adult's with the child's given name exact and the birth date at most a slip (a surname changed
+  at school first); twins too, on the twin the given name designates;
 - a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
   registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
   as a household adult); two such children (same-sex twins) go to review; with nothing of the household on the
@@ -41,7 +42,6 @@ from kodomo_pipeline.linkage.model import (
     ADDRESS_SIMILAR,
     COMPARISON_LABELS,
     COMPARISONS,
-    DOB_SAME,
     DOB_SLIP,
     GUARDIAN_GIVEN,
     GUARDIAN_SAME,
@@ -94,6 +94,22 @@ def _household_rules_out(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     guardian, address = pairs["gamma_guardian"].to_numpy(), pairs["gamma_address"].to_numpy()
     stranger = (guardian >= 0) & (guardian < GUARDIAN_GIVEN)
     return stranger & (address == ADDRESS_ELSE), stranger & (address < 0)
+
+
+def _household_confirms(pairs: pd.DataFrame) -> np.ndarray:
+    """The household confirms a review-band score beyond doubt, per pair: the guardian by full name with the surname
+    at most one kana off (a form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
+    name with the child's given name exact and the birth date at most a slip (a surname the school or nursery already
+    uses and the registry does not yet have, typed in a hurry too). Never against an address that disagrees: a
+    same-named child born the same day elsewhere, whose guardian happens to share a household adult's name, looks
+    exactly like that.
+    """
+    guardian, address = pairs["gamma_guardian"].to_numpy(), pairs["gamma_address"].to_numpy()
+    surname, given = pairs["gamma_surname_kana"].to_numpy(), pairs["gamma_given_kana"].to_numpy()
+    by_full_name = (guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF)
+    dob = pairs["gamma_birth_date"].to_numpy()
+    by_given_name = (guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob >= DOB_SLIP)
+    return (address != ADDRESS_ELSE) & (by_full_name | by_given_name)
 
 
 def _pair_mask(pairs: pd.DataFrame, wanted: pd.DataFrame) -> np.ndarray:
@@ -216,7 +232,8 @@ def assign_links(
 
     Sorted by feed and source key, so that the output does not depend on the order the records come in.
     Reasons: 'decision: accepted', 'decision: conflicting accepts', 'kept from previous run',
-    'twin: decided by given name', 'twin guard', 'twin guard: score in review band', 'given name disagrees',
+    'twin: decided by given name', 'twin: decided by given name, household confirms', 'twin guard',
+    'twin guard: score in review band', 'given name disagrees',
     'birth date disagrees', 'surname differs without household evidence', 'household disagrees',
     'household disagrees: guardian and address', 'household disagrees: guardian, no address' (unmatched),
     'several candidates',
@@ -345,7 +362,21 @@ def assign_links(
         best_of = best.loc[t_ids, "resident_id"].to_numpy()
         settle(t_rows[unclear & doubt], best_of[unclear & doubt], "review", "twin guard")
         settle(t_rows[sure], winner.to_numpy()[sure], "matched", "twin: decided by given name")
-        unsure = ~unclear & doubt
+        # A review-band score on the twin the given name designates: as for anyone, the household may confirm it.
+        pair = (
+            pairs[pairs["record_id"].isin(t_ids)]
+            .set_index(["record_id", "resident_id"])
+            .reindex(pd.MultiIndex.from_arrays([t_ids, winner.fillna("").to_numpy()]))
+        )
+        outside = strong[(strong["_twin"] != strong["_best_twin"]) | strong["_twin"].isna()]["record_id"].unique()
+        confirmed = ~unclear & doubt & ~np.isin(t_ids, outside) & _household_confirms(pair.fillna(-1))
+        settle(
+            t_rows[confirmed],
+            winner.to_numpy()[confirmed],
+            "matched",
+            "twin: decided by given name, household confirms",
+        )
+        unsure = ~unclear & doubt & ~confirmed
         settle(t_rows[unsure], winner.to_numpy()[unsure], "review", "twin guard: score in review band")
         for mask, reason in ((~sure & elsewhere, HOUSEHOLD_ELSEWHERE), (~sure & no_address, HOUSEHOLD_NO_ADDRESS)):
             settle(t_rows[mask], best_of[mask], "unmatched", reason)
@@ -374,21 +405,9 @@ def assign_links(
     household_ok = household_agrees | ~household_known
     elsewhere, no_address = _household_rules_out(r_top)
     ok = given_ok & dob_ok & surname_backed & household_ok
-    # The household confirms a review-band score when no other child is a candidate: the guardian by full name with
-    # the surname at most one kana off (a form typed in a hurry), or the guardian's given name with the child's given
-    # name and birth date exact (a surname the school already uses and the registry does not yet have).
+    # The household confirms a review-band score when no other child is a candidate.
     others = strong.loc[strong["resident_id"] != strong["_best"], "record_id"].unique()
-    surname, given = r_top["gamma_surname_kana"].to_numpy(), r_top["gamma_given_kana"].to_numpy()
-    # Never against an address that disagrees: a same-named child born the same day elsewhere, whose guardian happens
-    # to share a household adult's name, looks exactly like that.
-    confirmed = (
-        ~r_top.index.isin(others)
-        & (address != ADDRESS_ELSE)
-        & (
-            ((guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF))
-            | ((guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob_level == DOB_SAME))
-        )
-    )
+    confirmed = ~r_top.index.isin(others) & _household_confirms(r_top)
     cases = [
         (~given_ok, "review", "given name disagrees"),
         (given_ok & ~dob_ok, "review", "birth date disagrees"),
