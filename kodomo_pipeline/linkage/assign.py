@@ -259,7 +259,7 @@ def assign_links(
             if column not in frame:
                 frame[column] = None
     twin_of = _twin_keys(people)
-    on_twin = pairs["resident_id"].astype(str).isin(twin_of.index[twin_of.notna()]).to_numpy()
+    on_twin = pairs["resident_id"].isin(twin_of.index[twin_of.notna()]).to_numpy()
     given_level = pairs.loc[on_twin].astype({"record_id": str, "resident_id": str})
     given_level = given_level.set_index(["record_id", "resident_id"])["gamma_given_kana"]
 

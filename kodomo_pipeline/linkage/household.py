@@ -103,14 +103,18 @@ def foreign_child_by_birth(
     if "name_kanji" not in persons or "name_kanji" not in records:
         return empty  # hand-built inputs without names: nothing to go by
     # The model's "birth date" blocking rule scored every registry child born that day against the record.
+    open_ = out.loc[out["status"] == "unmatched", "record_id"]
     same_day = pairs.loc[
-        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME) & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
+        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+        & pairs["record_id"].isin(open_).to_numpy()
     ].astype({"record_id": str, "resident_id": str})
     alike = (same_day["gamma_surname_kana"].to_numpy() >= KANA_ONE_OFF) | (
         same_day["gamma_given_kana"].to_numpy() >= KANA_ONE_OFF
     )
-    foreign = persons.loc[
-        persons["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool),
+    born = persons.loc[persons["resident_id"].astype(str).isin(same_day["resident_id"]).to_numpy()]
+    foreign = born.loc[
+        born["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool),
         "resident_id",
     ].astype(str)
     found = same_day.loc[
@@ -121,8 +125,7 @@ def foreign_child_by_birth(
     ]
     written = records.set_index("record_id")["name_kanji"]
     own_foreign = written.reindex(found["record_id"]).map(lambda n: isinstance(n, str) and is_foreign_written(n))
-    status = out.set_index("record_id")["status"]
-    found = found[~own_foreign.to_numpy(dtype=bool) & (status.reindex(found["record_id"]).to_numpy() == "unmatched")]
+    found = found[~own_foreign.to_numpy(dtype=bool)]
     matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
     feed = out.set_index("record_id")["feed"].reindex(found["record_id"]).to_numpy()
     has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
