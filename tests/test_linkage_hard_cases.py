@@ -103,6 +103,8 @@ RECORDS = [
     # (99200013); LEE SEOA is written as foreign as KIM JIU, so she is another foreign child.
     ("99200014", "日高　陸", "ひだか りく", dt.date(2017, 9, 14), "男", "日高　由美", None),
     ("99200015", "LEE　SEOA", "リ ソア", dt.date(2019, 10, 21), "女", "LEE　HANA", None),
+    # SANTOS SOFIA under a 通称 at the family's address, her birth date a day off: only the address is left.
+    ("99200016", "早乙女　凛", "さおとめ りん", dt.date(2021, 4, 5), "女", "早乙女　璃子", 9109),
 ]  # fmt: skip
 # Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
 NURSERY = [
@@ -371,6 +373,12 @@ def test_alias_at_school_links_by_birth_date_sex_and_address(linked: Linked) -> 
     pair = _pair(linked, "99200011", "H100000019")
     levels = int(pair["gamma_surname_kana"].iloc[0]), int(pair["gamma_given_kana"].iloc[0])
     assert max(levels) < KANA_ONE_OFF, f"name levels {levels}: the name should not carry this match"
+
+
+def test_alias_at_school_with_a_birth_date_slip_links_by_the_address(linked: Linked) -> None:
+    row = _row(linked, "99200016")
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000020"), f"reason {row['reason']}"
+    assert row["reason"] == "whole name differs: household confirms"
 
 
 def test_same_sex_twins_under_an_alias_go_to_review_never_merged(linked: Linked) -> None:

@@ -20,10 +20,11 @@ did not change, then the model's best candidate, held back by three guards:
   name is a household adult's with the child's given name exact and the birth date at most a slip (a surname changed
   at school first); twins too, on the twin the given name designates;
 - a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
-  registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
-  as a household adult); two such children (same-sex twins) go to review; with nothing of the household on the
-  record (a nursery form under a 通称), when of the registry children born that day, of that sex, the record's name is
-  like none and one is registered under a foreign-written name, without another record in the feed (household.py).
+  registry child was born that day, of that sex, in the record's household (its exact address, where a birth-date
+  slip will do too, or its guardian as a household adult); two such children (same-sex twins) go to review; with
+  nothing of the household on the record (a nursery form under a 通称), when of the registry children born that day,
+  of that sex, the record's name is like none and one is registered under a foreign-written name, without another
+  record in the feed (household.py).
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.

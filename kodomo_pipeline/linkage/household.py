@@ -3,7 +3,8 @@
 A foreign child enrolled under a Japanese 通称 (the registry export holds only the legal name), a name typed
 beyond recognition: the name comparisons weigh against every candidate. What is left identifies the child
 all the same when it points at one household: born that very day, of that sex, and either living at the
-record's exact address or with the record's guardian as an adult of the household. Another child of that
+record's exact address (there a birth date with a typing slip too) or with the record's guardian as an adult of
+the household. Another child of that
 household born the same day is a twin, so such a record is a person's decision when two fit (same-sex
 twins), and an automatic match only when exactly one does.
 
@@ -24,6 +25,7 @@ from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
     ADDRESS_SAME,
     DOB_SAME,
+    DOB_SLIP,
     GUARDIAN_SAME,
     KANA_ONE_OFF,
     SEX_SAME,
@@ -37,10 +39,12 @@ def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     address, guardian = pairs["gamma_address"].to_numpy(), pairs["gamma_guardian"].to_numpy()
     # The guardian counts only where the address does not disagree: a same-named child of another town born the same
     # day, whose guardian shares a household adult's name, must not be taken for the child.
-    fits = (
-        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
-        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
-        & ((address == ADDRESS_SAME) | ((guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE)))
+    # At the exact address, a birth date with a typing slip will do too: a brother or sister of the same sex is born
+    # months apart, not a day or a swapped day and month.
+    born = pairs["gamma_birth_date"].to_numpy()
+    fits = (pairs["gamma_sex"].to_numpy() == SEX_SAME) & (
+        ((address == ADDRESS_SAME) & (born >= DOB_SLIP))
+        | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
     )
     found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})
     found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])

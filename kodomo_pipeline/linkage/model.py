@@ -452,6 +452,8 @@ BLOCKING_RULES: dict[str, Any] = {
     "kanji name": block_on("surname_kanji", "given_kanji"),  # school records: kana + date slip, no guardian
     # A new surname and a birth-date slip together (the guardian's surname changed too): the given name is left.
     "given name + birth month": block_on("given_kana", "substr(dob, 1, 6)", "sex"),
+    # A school record whose name says nothing (a 通称) and whose birth date slipped: the children of its address.
+    "address + sex": block_on("address_key", "sex"),
 }
 # Each EM pass estimates the comparisons it does not block on. The second also asks for a household adult as
 # guardian so that it holds few non-matches (same-named children of other towns) for the date to be learnt on.
