@@ -601,13 +601,16 @@ def test_twin_guard_on_hand_built_pairs() -> None:
         "review",
         "twin guard: score in review band",
     )
-    persons.loc[1, "given_kana"] = "アオイ"
-    pairs["gamma_guardian"] = 1  # … and the guardian is no adult of theirs, no address: a same-named stranger
+    pairs["gamma_guardian"] = 1  # the guardian is no adult of theirs, no address: a same-named stranger …
+    pairs["match_probability"] = [0.9, 0.999]  # … whatever the score
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
     assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == (
         "unmatched",
         "household disagrees: guardian, no address",
     )
+    persons.loc[1, "given_kana"] = "アオイ"  # … and where the given name cannot tell the twins apart
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert got.loc["toen|F:0", "status"] == "unmatched"
 
 
 def test_twin_with_a_typed_slip_is_decided_only_when_one_twin_is_that_close() -> None:

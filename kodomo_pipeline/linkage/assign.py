@@ -357,9 +357,10 @@ def assign_links(
         winner = _twin_choice(t_ids, t_keys, twin_of, recs, people, given_level)
         p_twin = prob.reindex(pd.MultiIndex.from_arrays([t_ids, winner.fillna("").to_numpy()])).to_numpy()
         unclear = winner.isna().to_numpy()
-        sure = ~unclear & (p_twin >= bands.match)
         elsewhere, no_address = _household_rules_out(top_c[in_twins])
-        doubt = ~sure & ~elsewhere & ~no_address  # a stranger to the household is not put before a person
+        stranger = elsewhere | no_address  # never matched, nor put before a person, whatever the score
+        sure = ~unclear & (p_twin >= bands.match) & ~stranger
+        doubt = ~sure & ~stranger
         best_of = best.loc[t_ids, "resident_id"].to_numpy()
         settle(t_rows[unclear & doubt], best_of[unclear & doubt], "review", "twin guard")
         settle(t_rows[sure], winner.to_numpy()[sure], "matched", "twin: decided by given name")
@@ -379,7 +380,7 @@ def assign_links(
         )
         unsure = ~unclear & doubt & ~confirmed
         settle(t_rows[unsure], winner.to_numpy()[unsure], "review", "twin guard: score in review band")
-        for mask, reason in ((~sure & elsewhere, HOUSEHOLD_ELSEWHERE), (~sure & no_address, HOUSEHOLD_NO_ADDRESS)):
+        for mask, reason in ((elsewhere, HOUSEHOLD_ELSEWHERE), (no_address, HOUSEHOLD_NO_ADDRESS)):
             settle(t_rows[mask], best_of[mask], "unmatched", reason)
 
     # 3b. Everyone else: given-name guard, rival candidates, then the bands.
