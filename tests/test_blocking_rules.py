@@ -69,8 +69,13 @@ def _rules_keeping(record: pd.DataFrame) -> list[str]:
 @pytest.mark.parametrize(
     ("case", "name_kana", "sex", "expected"),
     [
-        ("clean", "ヤマモト　ハルト", "男", {"birth date", "kana name", "birth date + initial"}),
-        ("surname slip", "ヤマムト　ハルト", "男", {"birth date", "birth date + initial"}),
+        (
+            "clean",
+            "ヤマモト　ハルト",
+            "男",
+            {"birth date", "kana name", "birth date + initial", "given name + birth month"},
+        ),
+        ("surname slip", "ヤマムト　ハルト", "男", {"birth date", "birth date + initial", "given name + birth month"}),
         ("sex typed wrong and surname slip", "ヤマムト　ハルト", "女", {"birth date + initial"}),
     ],
     ids=["clean", "surname slip", "sex and surname slip"],  # ids without the names

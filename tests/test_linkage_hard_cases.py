@@ -23,13 +23,15 @@ from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands, assign_links
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
 from kodomo_pipeline.linkage.model import (
+    GUARDIAN_SAME,
     KANA_ONE_OFF,
     KANJI_CONFIRMS_KANA_SLIP,
     ChartTargets,
     LinkageModelResult,
+    _in_list,
     score_pairs,
 )
-from kodomo_pipeline.linkage.normalize import kanji_key
+from kodomo_pipeline.linkage.normalize import GAIJI, kanji_key
 from kodomo_pipeline.storage.town_db import open_town_db
 
 ASOF = dt.date(2026, 11, 26)
@@ -67,6 +69,11 @@ REGISTRY = [
     # Legal name in romaji; the school writes katakana, the family's own spelling, given name first.
     ("H100000024", "HH10000011", "NGUYEN　HUNG", "グエン　フン", dt.date(1985, 12, 1), "男", "世帯主"),
     ("H100000025", "HH10000011", "NGUYEN　DUC", "グエン　ドゥック", dt.date(2017, 9, 14), "男", "子"),
+    # A 通称 family with a nursery child only: nothing of the household on the form, a birth date no one else has.
+    ("H100000026", "HH10000012", "SILVA　ANA", "シルバ　アナ", dt.date(1991, 6, 6), "女", "世帯主"),
+    ("H100000027", "HH10000012", "SILVA　BRUNO", "シルバ　ブルーノ", dt.date(2021, 2, 17), "男", "子"),
+    ("H100000028", "HH10000013", "キム　ミンジ", "キム　ミンジ", dt.date(1990, 1, 30), "女", "世帯主"),
+    ("H100000029", "HH10000013", "キム　ジウ", "キム　ジウ", dt.date(2019, 10, 21), "女", "子"),
 ]  # fmt: skip
 # Names in the earlier snapshot (before the mother's divorce) and in a snapshot extracted after T (remarriage).
 EARLIER_NAMES = {
@@ -92,12 +99,24 @@ RECORDS = [
     ("99200011", "佐藤　翔", "さとう しょう", dt.date(2016, 2, 11), "男", "早乙女　璃子", 9109),  # 通称, not registered
     ("99200012", "鈴木　大翔", "すずき ひろと", dt.date(2015, 8, 8), "男", "鈴木　杏", 9110),  # 通称, same-sex twins
     ("99200013", "ドック　グェン", "どっく ぐぇん", dt.date(2017, 9, 14), "男", "NGUYEN　HUNG", 9111),  # katakana
+    # Born the day of a lone foreign-named child, names like no one's, no address: DUC already has his school record
+    # (99200013); LEE SEOA is written as foreign as KIM JIU, so she is another foreign child.
+    ("99200014", "日高　陸", "ひだか りく", dt.date(2017, 9, 14), "男", "日高　由美", None),
+    ("99200015", "LEE　SEOA", "リ ソア", dt.date(2019, 10, 21), "女", "LEE　HANA", None),
+    # SANTOS SOFIA under a 通称 at the family's address, her birth date a day off: only the address is left.
+    ("99200016", "早乙女　凛", "さおとめ りん", dt.date(2021, 4, 5), "女", "早乙女　璃子", 9109),
 ]  # fmt: skip
 # Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
-NURSERY = [("N:8001", "さとう ひな", dt.date(2021, 4, 4), "女", "早乙女　璃子")]
+NURSERY = [
+    ("N:8001", "さとう ひな", dt.date(2021, 4, 4), "女", "早乙女　璃子"),
+    # Typed in a hurry: ソウタ → ンウタ (the slip breaks the long vowel: keys ソタ / ンウタ) and a day off.
+    ("N:8002", "きとう んうた", dt.date(2016, 7, 20), "男", "鬼頭　真理子"),
+    ("N:8003", "はやせ しょうま", dt.date(2021, 2, 17), "男", "早瀬　千秋"),  # SILVA BRUNO under the family's 通称
+    ("N:8004", "たかみね ゆい", dt.date(2015, 10, 4), "女", "高峰　沙織"),  # 真壁 結衣: a new surname and a day off
+]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
-             "HH10000011": 9111}  # fmt: skip
+             "HH10000011": 9111, "HH10000012": 9112, "HH10000013": 9113}  # fmt: skip
 OUTSIDER_ADDRESS = "埼玉県比企郡吉見町大字久保田1234番地"
 TRUTH = {  # record → the resident it must be matched to (None: never matched)
     "99200001": "H100000002",
@@ -266,6 +285,50 @@ def test_gaiji_placeholder_is_neither_agreement_nor_disagreement(linked: Linked)
         assert int(pair["gamma_name_kanji"].iloc[0]) != KANJI_CONFIRMS_KANA_SLIP
 
 
+def test_gaiji_placeholder_in_the_guardian_name_still_names_the_household_adult(linked: Linked) -> None:
+    for key in ("99200004", "99200005"):  # 〓田　誠 / ＿田　誠 on the form, 𠮷田　誠 in the registry
+        pair = _pair(linked, key, "H100000008")
+        assert int(pair["gamma_guardian"].iloc[0]) == GUARDIAN_SAME
+    assert _row(linked, "99200005")["status"] == "matched"
+
+
+@pytest.mark.parametrize(
+    ("names", "name", "expected"),
+    [
+        (["吉田誠", "吉田花"], f"{GAIJI}田誠", True),  # the form's placeholder
+        ([f"{GAIJI}田誠"], "吉田誠", True),  # the registry's placeholder
+        ([f"{GAIJI}田誠"], f"{GAIJI}田誠", True),
+        (["吉田誠"], f"{GAIJI}田学", False),  # the placeholder stands for one character, not for the rest
+        (["吉田誠"], f"{GAIJI}吉田誠", False),
+        ([f"{GAIJI}{GAIJI}{GAIJI}"], "吉田誠", False),  # placeholders alone prove nothing
+        ([], "吉田誠", False),
+    ],
+    ids=["form placeholder", "registry placeholder", "both", "other character", "extra character", "alone", "none"],
+)
+def test_guardian_name_in_household_with_gaiji_placeholders(names: list[str], name: str, expected: bool) -> None:
+    sql = _in_list("names", "name")
+    got = duckdb.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR[] AS names, ?::VARCHAR AS name)", [names, name])
+    assert got.fetchone()[0] is expected
+
+
+def test_kana_slip_before_a_long_vowel_is_one_kana_off(linked: Linked) -> None:
+    """ンウタ for ソウタ: one kana as written, two apart as keys. With a day's slip, the household decides."""
+    pairs = linked.result.pairs
+    pair = pairs[(pairs["record_id"] == "toen|N:8002") & (pairs["resident_id"] == "H100000002")]
+    assert int(pair["gamma_given_kana"].iloc[0]) == KANA_ONE_OFF
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8002"]
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000002"), f"reason {row['reason']}"
+
+
+def test_a_new_surname_with_a_birth_date_slip_is_still_compared(linked: Linked) -> None:
+    """Surname, birth date and guardian key all differ from the registry's: the given name and birth month block."""
+    pairs = linked.result.pairs
+    pair = pairs[(pairs["record_id"] == "toen|N:8004") & (pairs["resident_id"] == "H100000004")]
+    assert len(pair) == 1, "the pair was never scored"
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8004"]
+    assert row["candidate_resident_id"] == "H100000004", f"status {row['status']}, reason {row['reason']}"
+
+
 def test_kana_only_given_name_is_not_other_kanji(linked: Linked) -> None:
     pair = _pair(linked, "99200006", "H100000010")
     assert len(pair) == 1
@@ -312,6 +375,12 @@ def test_alias_at_school_links_by_birth_date_sex_and_address(linked: Linked) -> 
     assert max(levels) < KANA_ONE_OFF, f"name levels {levels}: the name should not carry this match"
 
 
+def test_alias_at_school_with_a_birth_date_slip_links_by_the_address(linked: Linked) -> None:
+    row = _row(linked, "99200016")
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000020"), f"reason {row['reason']}"
+    assert row["reason"] == "whole name differs: household confirms"
+
+
 def test_same_sex_twins_under_an_alias_go_to_review_never_merged(linked: Linked) -> None:
     row = _row(linked, "99200012")
     assert (row["status"], row["reason"]) == ("review", "whole name differs: several children of the household")
@@ -324,6 +393,26 @@ def test_a_sibling_nursery_record_links_through_the_guardian_of_the_school_recor
     row = linked.crosswalk.set_index("record_id").loc["toen|N:8001"]
     assert (row["status"], row["resident_id"]) == ("matched", "H100000020"), f"reason {row['reason']}"
     assert row["reason"] == "whole name differs: guardian of a linked sibling"
+
+
+def test_a_nursery_alias_links_to_the_one_foreign_named_child_born_that_day(linked: Linked) -> None:
+    """No name, guardian or address agrees; the registry has one boy born that day, under a romaji name."""
+    persons = linked.persons
+    born = persons[(persons["birth_date"].astype(str) == "2021-02-17") & (persons["sex"] == "男")]
+    assert len(born) == 1, f"{len(born)} registry boys born that day: the hand-made case needs one"
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8003"]
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000027"), f"reason {row['reason']}"
+    assert row["reason"] == "whole name differs: the one foreign-named child born that day"
+
+
+def test_a_lone_foreign_named_child_is_not_taken_for_another_record(linked: Linked) -> None:
+    """The child already has a record in the feed, or the record's own name is foreign-written: unmatched."""
+    persons = linked.persons
+    for born, sex in (("2017-09-14", "男"), ("2019-10-21", "女")):
+        n = int(((persons["birth_date"].astype(str) == born) & (persons["sex"] == sex)).sum())
+        assert n == 1, f"{n} registry children born that day: the hand-made case needs one"
+    for key in ("99200014", "99200015"):
+        assert _row(linked, key)["status"] == "unmatched", f"reason {_row(linked, key)['reason']}"
 
 
 def test_romaji_registry_name_links_to_katakana_given_name_first(linked: Linked) -> None:

@@ -21,6 +21,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import OUTPUT_COLUMNS, Bands, assign_links
+from kodomo_pipeline.linkage.household import foreign_child_by_birth
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.model import COMPARISONS, LinkageModelResult, score_pairs, splink_objects
 from kodomo_pipeline.linkage.normalize import address_key, kana_key, kanji_key, split_name
@@ -529,33 +530,53 @@ def test_guards_send_doubtful_bests_to_review() -> None:
 
 
 def test_household_evidence_guards() -> None:
-    """A changed surname needs the household to agree; a household that can be compared and disagrees → review."""
-    records, persons = _frames(5, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4", "R5": "H5"})
-    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(5)])
+    """A changed surname needs the household to agree; a household that can be compared and disagrees → review;
+    a guardian of no household adult with an address that disagrees or is not there → unmatched."""
+    records, persons = _frames(6, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4", "R5": "H5", "R6": "H6"})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.999, 4, 3) for i in range(6)])
     pairs.loc[0, "gamma_surname_kana"] = 0  # surname differs, guardian a household adult: matched
     pairs.loc[1, ["gamma_surname_kana", "gamma_guardian"]] = [0, -1]  # surname differs, nothing else: review
-    pairs.loc[2, "gamma_guardian"] = 1  # guardian not of the household, no address: review
-    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # … but the same address: matched
+    pairs.loc[2, ["gamma_guardian", "gamma_address"]] = [-1, 1]  # no guardian, address only in the 大字: review
+    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # guardian not of the household, same address: matched
     pairs.loc[4, ["gamma_guardian", "gamma_address"]] = [0, 0]  # another family elsewhere: unmatched
+    pairs.loc[5, "gamma_guardian"] = 1  # guardian not of the household, no address: unmatched
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
-    assert got["status"].tolist() == ["matched", "review", "review", "matched", "unmatched"]
-    assert got.loc["toen|F:4", "reason"] == "household disagrees: guardian and address"
-    assert got.loc["toen|F:4", "resident_id"] is None
+    assert got["status"].tolist() == ["matched", "review", "review", "matched", "unmatched", "unmatched"]
+    assert got["reason"].tolist()[4:] == [
+        "household disagrees: guardian and address",
+        "household disagrees: guardian, no address",
+    ]
+    assert got["resident_id"].tolist()[4:] == [None, None]
     assert got["reason"].tolist()[1:3] == ["surname differs without household evidence", "household disagrees"]
     assert got.loc["toen|F:2", "resident_id"] == "R3"  # a review row names its candidate
 
 
 def test_household_confirms_a_review_band_score_only_without_another_candidate() -> None:
-    records, persons = _frames(4, {"R1": "H1", "R2": "H2", "R3": "H3", "R4": "H4"})
-    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.9, 4, 3) for i in range(4)])  # all in the review band
-    pairs.loc[1, "gamma_guardian"] = 1  # the guardian is not a household adult: a person decides
-    # A surname changed at school first: given name and birth date exact, the guardian's given name a household's.
-    pairs.loc[2, ["gamma_guardian", "gamma_surname_kana", "gamma_given_kana"]] = [2, 0, 5]
+    records, persons = _frames(6, {f"R{i}": f"H{i}" for i in range(1, 7)})
+    pairs = _pairs([(f"toen|F:{i}", f"R{i + 1}", 0.9, 4, 3) for i in range(6)])  # all in the review band
+    pairs.loc[1, ["gamma_guardian", "gamma_address"]] = [1, 1]  # the guardian no household adult, the 大字 same
+    # A surname changed at school first: given name exact, the guardian's given name a household's; the birth date
+    # exact or a slip (F:4), not beyond (F:5).
+    pairs.loc[[2, 4, 5], ["gamma_guardian", "gamma_surname_kana", "gamma_given_kana"]] = [2, 0, 5]
+    pairs.loc[4, "gamma_birth_date"], pairs.loc[5, "gamma_birth_date"] = 2, 1
     pairs = pd.concat([pairs, _pairs([("toen|F:3", "R1", 0.8, 4, 3)])], ignore_index=True)  # a second candidate
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
-    assert got["status"].tolist() == ["matched", "review", "matched", "review"]
+    assert got["status"].tolist() == ["matched", "review", "matched", "review", "matched", "review"]
     assert got.loc["toen|F:0", "reason"] == "score in review band: household confirms"
     assert got.loc["toen|F:3", "reason"] == "score in review band"
+
+
+def test_household_child_born_that_day_outweighs_another_childs_review_band_score() -> None:
+    """R1 scores in the review band on its name; R2, of the record's address, was born that day: R2 it is."""
+    records, persons = _frames(1, {"R1": "H1", "R2": "H2"})
+    pairs = _pairs([("toen|F:0", "R1", 0.6, 4, 2), ("toen|F:0", "R2", 0.01, 0, 3)])
+    pairs.loc[0, "gamma_guardian"] = 2  # R1: the guardian's given name only, a birth-date slip
+    pairs.loc[1, ["gamma_surname_kana", "gamma_sex", "gamma_address", "gamma_guardian"]] = [0, 1, 3, 0]
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == (
+        "R2",
+        "whole name differs: household confirms",
+    )
 
 
 def test_twin_guard_on_hand_built_pairs() -> None:
@@ -567,6 +588,78 @@ def test_twin_guard_on_hand_built_pairs() -> None:
     persons.loc[1, "given_kana"] = "アオイ"  # both twins read アオイ: nothing tells them apart
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
     assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == ("review", "twin guard")
+    persons.loc[1, "given_kana"] = "ケン"
+    pairs["match_probability"] = [0.9, 0.95]  # R1 by given name, in the review band: its household confirms it
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == (
+        "R1",
+        "twin: decided by given name, household confirms",
+    )
+    pairs["gamma_guardian"] = 2  # only the guardian's given name, and the child's given kana not the same key
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == (
+        "review",
+        "twin guard: score in review band",
+    )
+    pairs["gamma_guardian"] = 1  # the guardian is no adult of theirs, no address: a same-named stranger …
+    pairs["match_probability"] = [0.9, 0.999]  # … whatever the score
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "status"], got.loc["toen|F:0", "reason"]) == (
+        "unmatched",
+        "household disagrees: guardian, no address",
+    )
+    persons.loc[1, "given_kana"] = "アオイ"  # … and where the given name cannot tell the twins apart
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert got.loc["toen|F:0", "status"] == "unmatched"
+
+
+def test_twin_with_a_typed_slip_is_decided_only_when_one_twin_is_that_close() -> None:
+    """No twin's name is exact: a given name one kana off one twin designates it while the other twin's is far."""
+    records, persons = _frames(3, {"R1": "H1", "R2": "H1"})
+    persons["given_kana"] = ["ハルト", "ミナミ"]
+    records["given_kana"] = ["ハルド", "ハルド", "ハルド"]
+    one_off, far = 2, 0  # the model's kana levels "one kana different" and "else"
+    pairs = _pairs(
+        [
+            ("toen|F:0", "R2", 0.9999, far, 3),  # the far twin ahead on score: the name still decides
+            ("toen|F:0", "R1", 0.999, one_off, 3),
+            ("toen|F:1", "R1", 0.999, one_off, 3),  # both twins one kana off: one slip could be either
+            ("toen|F:1", "R2", 0.999, one_off, 3),
+            ("toen|F:2", "R1", 0.999, one_off, 3),  # the other twin's pair unknown: not close either
+        ]
+    )
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == ("R1", "twin: decided by given name")
+    assert (got.loc["toen|F:1", "status"], got.loc["toen|F:1", "reason"]) == ("review", "twin guard")
+    assert (got.loc["toen|F:2", "status"], got.loc["toen|F:2", "resident_id"]) == ("matched", "R1")
+
+
+def test_twin_written_given_name_first_is_decided_by_the_swapped_parts() -> None:
+    records, persons = _frames(1, {"R1": "H1", "R2": "H1"})
+    persons["surname_kana"], persons["given_kana"] = "グエン", ["ナム", "ラン"]
+    records["surname_kana"], records["given_kana"] = "ナム", "グエン"  # ナム　グエン on the form
+    swapped = 3  # the model's kana level "in the other name part"
+    pairs = _pairs([("toen|F:0", "R2", 0.9999, swapped, 3), ("toen|F:0", "R1", 0.9999, swapped, 3)])
+    got = assign_links(pairs, records, persons, BANDS).set_index("record_id")
+    assert (got.loc["toen|F:0", "resident_id"], got.loc["toen|F:0", "reason"]) == ("R1", "twin: decided by given name")
+
+
+def test_foreign_named_child_born_that_day_is_taken_by_one_unmatched_record_only() -> None:
+    """R1 (romaji name) and R2 (kanji name) are the boys born that day; the records' names are like neither's."""
+    records, persons = _frames(3, {"R1": "H1", "R2": "H2"})
+    records["name_kanji"], records["birth_date"], records["sex"] = None, persons["birth_date"][0], "男"
+    persons["name_kanji"], persons["sex"] = ["SILVA　BRUNO", "佐藤　翔"], "男"
+    pairs = _pairs([(f"toen|F:{i}", r, 0.001, 0, 3) for i in range(3) for r in ("R1", "R2")])
+    pairs["gamma_surname_kana"], pairs["gamma_sex"] = 0, 1  # names like no one's; same sex
+    out = pd.DataFrame({"record_id": records["unique_id"], "feed": "toen", "status": "unmatched", "resident_id": None})
+    recs = records.rename(columns={"unique_id": "record_id"})
+    assert foreign_child_by_birth(pairs.iloc[:2], out, recs, persons).values.tolist() == [["toen|F:0", "R1"]]
+    assert foreign_child_by_birth(pairs.iloc[:4], out, recs, persons).empty, "two records point at one child"
+    alike = pairs.iloc[:2].copy()
+    alike.loc[1, "gamma_given_kana"] = 2  # the record's given name one kana off R2's: R2 with a slip, maybe
+    assert foreign_child_by_birth(alike, out, recs, persons).empty
+    persons["name_kanji"] = ["佐藤　蓮", "佐藤　翔"]
+    assert foreign_child_by_birth(pairs.iloc[:2], out, recs, persons).empty, "no foreign-named child"
 
 
 def test_decision_conflicts_and_rejection_fallback() -> None:

@@ -3,23 +3,28 @@
 A record links to at most one resident; a resident may have several records (a school transfer,
 nursery + school). Order of precedence: a human decision, then last night's link if the record
 did not change, then the model's best candidate, held back by three guards:
-- twins (same household, same birth date) are told apart by the given name only, never by score;
+- twins (same household, same birth date) are told apart by the given name only (its keys, or one typed kana off
+  one twin while no other twin is that close), never by score;
 - a given name that disagrees, or a birth date wrong beyond a typing slip, is never matched
   automatically (that is how a sibling, or a same-named child whose own registry row is missing, looks);
 - a surname that differs (under every name the child had at T) is matched automatically only with household
   evidence beside given name and birth date: the guardian's given name or the address;
-- where the household can be compared (guardian or address known) and none of it agrees, a person decides:
-  that is how a same-named child born the same day in another family looks; where both guardian and address
-  are known and both disagree (a guardian not of the household, an address outside the child's 大字), the
-  record is left unmatched: that combination is all but absent among true links (m ≈ 0.0001);
+- where the household can be compared (guardian or address known) and none of it agrees, a person decides;
+  where the guardian is known and no household adult and the address disagrees too (outside the child's 大字) or
+  is not on the record, the record is left unmatched: that is how a same-named child born the same day in another
+  family looks, while a true link all but never does (m ≈ 0.0001);
 - two residents in the match band with close scores for one record go to review;
 - a score in the review band is matched when the household confirms it beyond doubt and no other resident is in
   the band: the guardian on the form is an adult of the child's household by full name and the surname at most one
   kana off (a nursery form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
-  name is a household adult's with the child's given name and birth date exact (a surname changed at school first);
+  name is a household adult's with the child's given name exact and the birth date at most a slip (a surname changed
+  at school first); twins too, on the twin the given name designates;
 - a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
-  registry child was born that day, of that sex, in the record's household (its exact address, or its guardian
-  as a household adult); two such children (same-sex twins) go to review (household.py).
+  registry child was born that day, of that sex, in the record's household (its exact address, where a birth-date
+  slip will do too, or its guardian as a household adult); two such children (same-sex twins) go to review; with
+  nothing of the household on the record (a nursery form under a 通称), when of the registry children born that day,
+  of that sex, the record's name is like none and one is registered under a foreign-written name, without another
+  record in the feed (household.py).
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.
@@ -32,13 +37,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kodomo_pipeline.linkage.household import household_candidates, households_by_guardian
+from kodomo_pipeline.linkage.household import foreign_child_by_birth, household_candidates, households_by_guardian
 from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
     ADDRESS_SIMILAR,
     COMPARISON_LABELS,
     COMPARISONS,
-    DOB_SAME,
     DOB_SLIP,
     GUARDIAN_GIVEN,
     GUARDIAN_SAME,
@@ -60,6 +64,8 @@ OUTPUT_COLUMNS = [
     "top_comparisons",
 ]
 TOP_N = 3
+HOUSEHOLD_ELSEWHERE = "household disagrees: guardian and address"
+HOUSEHOLD_NO_ADDRESS = "household disagrees: guardian, no address"
 # A rival in the match band only makes a record ambiguous if its odds are within this factor of the best one's
 # (2**6.64 = 100): a same-named sibling scores high on household evidence but far below the child itself.
 RIVAL_MARGIN_BITS = 6.64
@@ -76,6 +82,35 @@ class Bands:
 
     match: float = 0.99
     review: float = 0.5
+
+
+def _household_rules_out(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(guardian and address disagree, guardian disagrees and no address on the record) per pair.
+
+    The guardian on the form is known and is no household adult, not even by given name, and the address either
+    disagrees or is not there to agree: that is how a same-named child born the same day in another family looks
+    (on the generated hard towns, 15 of 17 such rows were outsiders), while a true record whose guardian has since
+    left the household is rare. Such a record is left unmatched rather than put before a person.
+    """
+    guardian, address = pairs["gamma_guardian"].to_numpy(), pairs["gamma_address"].to_numpy()
+    stranger = (guardian >= 0) & (guardian < GUARDIAN_GIVEN)
+    return stranger & (address == ADDRESS_ELSE), stranger & (address < 0)
+
+
+def _household_confirms(pairs: pd.DataFrame) -> np.ndarray:
+    """The household confirms a review-band score beyond doubt, per pair: the guardian by full name with the surname
+    at most one kana off (a form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
+    name with the child's given name exact and the birth date at most a slip (a surname the school or nursery already
+    uses and the registry does not yet have, typed in a hurry too). Never against an address that disagrees: a
+    same-named child born the same day elsewhere, whose guardian happens to share a household adult's name, looks
+    exactly like that.
+    """
+    guardian, address = pairs["gamma_guardian"].to_numpy(), pairs["gamma_address"].to_numpy()
+    surname, given = pairs["gamma_surname_kana"].to_numpy(), pairs["gamma_given_kana"].to_numpy()
+    by_full_name = (guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF)
+    dob = pairs["gamma_birth_date"].to_numpy()
+    by_given_name = (guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob >= DOB_SLIP)
+    return (address != ADDRESS_ELSE) & (by_full_name | by_given_name)
 
 
 def _pair_mask(pairs: pd.DataFrame, wanted: pd.DataFrame) -> np.ndarray:
@@ -115,12 +150,20 @@ def _twin_keys(persons: pd.DataFrame) -> pd.Series:
 
 
 def _twin_choice(
-    record_ids: np.ndarray, twin_keys: np.ndarray, twin_of: pd.Series, recs: pd.DataFrame, people: pd.DataFrame
+    record_ids: np.ndarray,
+    twin_keys: np.ndarray,
+    twin_of: pd.Series,
+    recs: pd.DataFrame,
+    people: pd.DataFrame,
+    given_level: pd.Series,
 ) -> pd.Series:
     """record_id → the one twin its given name designates, or None when the given name cannot tell.
 
-    Exact keys only, never a score: the kanji given name where the record has one (it separates twins whose names
-    read alike, ヒナ = 陽菜 / 日菜), else the kana key; a kana that names only the other twin is a contradiction.
+    Exact keys first, never a score: the kanji given name where the record has one (it separates twins whose names
+    read alike, ヒナ = 陽菜 / 日菜), else the kana key, either name part first (ナム　グエン); a kana that names only
+    the other twin is a contradiction. Where no twin's name is exact, a given name one kana off one twin (a typed slip,
+    `given_level` from the model's pairs: (record_id, resident_id) → gamma_given_kana) designates that twin only
+    when no other twin's is that close: one slip cannot then have turned one twin's name into the other's.
     """
     members = twin_of[twin_of.notna()]
     groups = pd.DataFrame({"record_id": record_ids, "_twin": twin_keys}).merge(
@@ -128,23 +171,27 @@ def _twin_choice(
     )
     rec = recs.set_index("record_id").reindex(groups["record_id"])
     person = people.set_index("resident_id").reindex(groups["resident_id"])
-    kana = (rec["given_kana"].to_numpy() == person["given_kana"].to_numpy()) & rec["given_kana"].notna().to_numpy()
-    kanji = (rec["given_kanji"].to_numpy() == person["given_kanji"].to_numpy()) & rec["given_kanji"].notna().to_numpy()
-    groups = groups.assign(kana=kana, kanji=kanji, both=kana & kanji)
-    n = groups.groupby("record_id")[["kana", "kanji", "both"]].sum()
+
+    def same(left: str, right: str) -> np.ndarray:
+        return (rec[left].to_numpy() == person[right].to_numpy()) & rec[left].notna().to_numpy()
+
+    kana = same("given_kana", "given_kana") | (same("given_kana", "surname_kana") & same("surname_kana", "given_kana"))
+    kanji = same("given_kanji", "given_kanji")
+    level = given_level.reindex(pd.MultiIndex.from_frame(groups[["record_id", "resident_id"]])).to_numpy()
+    near = np.nan_to_num(level, nan=-1) >= KANA_ONE_OFF
+    slip = near & (level == KANA_ONE_OFF)
+    groups = groups.assign(kana=kana, kanji=kanji, both=kana & kanji, near=near, slip=slip)
+    n = groups.groupby("record_id")[["kana", "kanji", "both", "near", "slip"]].sum()
     by_kanji = (n["kanji"] == 1) & ((n["kana"] == 0) | (n["both"] == 1))
     by_both = (n["kanji"] > 1) & (n["both"] == 1)
     by_kana = (n["kanji"] == 0) & (n["kana"] == 1)
-    pick = groups.assign(
-        take=np.where(
-            groups["record_id"].map(by_kanji),
-            groups["kanji"],
-            np.where(
-                groups["record_id"].map(by_both), groups["both"], groups["record_id"].map(by_kana) & groups["kana"]
-            ),
-        )
+    by_slip = (n["kanji"] == 0) & (n["kana"] == 0) & (n["near"] == 1) & (n["slip"] == 1)
+    rule = np.select(
+        [groups["record_id"].map(m).to_numpy(dtype=bool) for m in (by_kanji, by_both, by_kana, by_slip)],
+        [groups["kanji"], groups["both"], groups["kana"], groups["slip"]],
+        default=False,
     )
-    winner = pick[pick["take"].astype(bool)].drop_duplicates("record_id").set_index("record_id")["resident_id"]
+    winner = groups[rule.astype(bool)].drop_duplicates("record_id").set_index("record_id")["resident_id"]
     return winner.reindex(pd.Index(record_ids)).astype(object).where(lambda w: w.notna(), None)
 
 
@@ -186,13 +233,14 @@ def assign_links(
 
     Sorted by feed and source key, so that the output does not depend on the order the records come in.
     Reasons: 'decision: accepted', 'decision: conflicting accepts', 'kept from previous run',
-    'twin: decided by given name', 'twin guard', 'twin guard: score in review band', 'given name disagrees',
+    'twin: decided by given name', 'twin: decided by given name, household confirms', 'twin guard',
+    'twin guard: score in review band', 'given name disagrees',
     'birth date disagrees', 'surname differs without household evidence', 'household disagrees',
-    'household disagrees: guardian and address' (unmatched),
+    'household disagrees: guardian and address', 'household disagrees: guardian, no address' (unmatched),
     'several candidates',
     'score in match band', 'score in review band', 'score in review band: household confirms',
     'whole name differs: household confirms', 'whole name differs: several children of the household',
-    'whole name differs: guardian of a linked sibling',
+    'whole name differs: guardian of a linked sibling', 'whole name differs: the one foreign-named child born that day',
     'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
     A review row's resident_id is its best candidate (spec/outputs.md), for staff to confirm.
@@ -208,9 +256,13 @@ def assign_links(
         raise ValueError("records must have one row per unique_id")
     people = persons.assign(resident_id=persons["resident_id"].astype(str))
     for frame in (recs, people):
-        if "given_kanji" not in frame:
-            frame["given_kanji"] = None  # nursery-only records: the kana decides
+        for column in ("given_kanji", "surname_kana"):  # nursery-only records: the kana decides; hand-built inputs
+            if column not in frame:
+                frame[column] = None
     twin_of = _twin_keys(people)
+    on_twin = pairs["resident_id"].isin(twin_of.index[twin_of.notna()]).to_numpy()
+    given_level = pairs.loc[on_twin].astype({"record_id": str, "resident_id": str})
+    given_level = given_level.set_index(["record_id", "resident_id"])["gamma_given_kana"]
 
     accepted, rejected = _decision_keys(decisions, recs)
     cand = _candidates(pairs, accepted, rejected, bands.review)
@@ -302,14 +354,34 @@ def assign_links(
     # 3a. Twins: the given name alone decides which twin; if it cannot, a person does.
     if in_twins.any():
         t_rows, t_ids, t_keys = rows_c[in_twins], top_c.index.to_numpy()[in_twins], best_twin[in_twins]
-        winner = _twin_choice(t_ids, t_keys, twin_of, recs, people)
+        winner = _twin_choice(t_ids, t_keys, twin_of, recs, people, given_level)
         p_twin = prob.reindex(pd.MultiIndex.from_arrays([t_ids, winner.fillna("").to_numpy()])).to_numpy()
         unclear = winner.isna().to_numpy()
-        settle(t_rows[unclear], best.loc[t_ids[unclear], "resident_id"].to_numpy(), "review", "twin guard")
-        sure = ~unclear & (p_twin >= bands.match)
+        elsewhere, no_address = _household_rules_out(top_c[in_twins])
+        stranger = elsewhere | no_address  # never matched, nor put before a person, whatever the score
+        sure = ~unclear & (p_twin >= bands.match) & ~stranger
+        doubt = ~sure & ~stranger
+        best_of = best.loc[t_ids, "resident_id"].to_numpy()
+        settle(t_rows[unclear & doubt], best_of[unclear & doubt], "review", "twin guard")
         settle(t_rows[sure], winner.to_numpy()[sure], "matched", "twin: decided by given name")
-        unsure = ~unclear & ~sure
+        # A review-band score on the twin the given name designates: as for anyone, the household may confirm it.
+        pair = (
+            pairs[pairs["record_id"].isin(t_ids)]
+            .set_index(["record_id", "resident_id"])
+            .reindex(pd.MultiIndex.from_arrays([t_ids, winner.fillna("").to_numpy()]))
+        )
+        outside = strong[(strong["_twin"] != strong["_best_twin"]) | strong["_twin"].isna()]["record_id"].unique()
+        confirmed = ~unclear & doubt & ~np.isin(t_ids, outside) & _household_confirms(pair.fillna(-1))
+        settle(
+            t_rows[confirmed],
+            winner.to_numpy()[confirmed],
+            "matched",
+            "twin: decided by given name, household confirms",
+        )
+        unsure = ~unclear & doubt & ~confirmed
         settle(t_rows[unsure], winner.to_numpy()[unsure], "review", "twin guard: score in review band")
+        for mask, reason in ((elsewhere, HOUSEHOLD_ELSEWHERE), (no_address, HOUSEHOLD_NO_ADDRESS)):
+            settle(t_rows[mask], best_of[mask], "unmatched", reason)
 
     # 3b. Everyone else: given-name guard, rival candidates, then the bands.
     rest = ~in_twins
@@ -333,33 +405,22 @@ def assign_links(
     household_known = (guardian >= 0) | (address >= 0)  # -1: NULL on one side
     surname_backed = (r_top["gamma_surname_kana"].to_numpy() != SURNAME_DIFFERS) | household_agrees
     household_ok = household_agrees | ~household_known
-    household_contradicts = (guardian >= 0) & (guardian < GUARDIAN_GIVEN) & (address == ADDRESS_ELSE)
+    elsewhere, no_address = _household_rules_out(r_top)
     ok = given_ok & dob_ok & surname_backed & household_ok
-    # The household confirms a review-band score when no other child is a candidate: the guardian by full name with
-    # the surname at most one kana off (a form typed in a hurry), or the guardian's given name with the child's given
-    # name and birth date exact (a surname the school already uses and the registry does not yet have).
+    # The household confirms a review-band score when no other child is a candidate.
     others = strong.loc[strong["resident_id"] != strong["_best"], "record_id"].unique()
-    surname, given = r_top["gamma_surname_kana"].to_numpy(), r_top["gamma_given_kana"].to_numpy()
-    # Never against an address that disagrees: a same-named child born the same day elsewhere, whose guardian happens
-    # to share a household adult's name, looks exactly like that.
-    confirmed = (
-        ~r_top.index.isin(others)
-        & (address != ADDRESS_ELSE)
-        & (
-            ((guardian == GUARDIAN_SAME) & (surname >= KANA_ONE_OFF))
-            | ((guardian == GUARDIAN_GIVEN) & (given >= KANA_SAME_KEY) & (dob_level == DOB_SAME))
-        )
-    )
+    confirmed = ~r_top.index.isin(others) & _household_confirms(r_top)
     cases = [
         (~given_ok, "review", "given name disagrees"),
         (given_ok & ~dob_ok, "review", "birth date disagrees"),
         (given_ok & dob_ok & ~surname_backed, "review", "surname differs without household evidence"),
+        (given_ok & dob_ok & surname_backed & ~household_ok & elsewhere, "unmatched", HOUSEHOLD_ELSEWHERE),
+        (given_ok & dob_ok & surname_backed & ~household_ok & no_address, "unmatched", HOUSEHOLD_NO_ADDRESS),
         (
-            given_ok & dob_ok & surname_backed & ~household_ok & household_contradicts,
-            "unmatched",
-            "household disagrees: guardian and address",
+            given_ok & dob_ok & surname_backed & ~household_ok & ~elsewhere & ~no_address,
+            "review",
+            "household disagrees",
         ),
-        (given_ok & dob_ok & surname_backed & ~household_ok & ~household_contradicts, "review", "household disagrees"),
         (ok & rival, "review", "several candidates"),
         (ok & ~rival & (p_rest >= bands.match), "matched", "score in match band"),
         (ok & ~rival & (p_rest < bands.match) & confirmed, "matched", "score in review band: household confirms"),
@@ -375,8 +436,12 @@ def assign_links(
     at = pos[found["record_id"]].to_numpy()
     status_now, reason_now = out["status"].to_numpy()[at], out["reason"].to_numpy()[at]
     same = out["candidate_resident_id"].to_numpy()[at] == found["resident_id"].to_numpy()
-    open_now = (status_now == "unmatched") | (
-        (status_now == "review") & same & np.isin(reason_now, ["given name disagrees", "score in review band"])
+    # A review-band score is no match either: the household's child born that day outweighs another child's name
+    # (a 通称 guardian's given name can be a stranger's household adult's).
+    open_now = (
+        (status_now == "unmatched")
+        | ((status_now == "review") & same & (reason_now == "given name disagrees"))
+        | ((status_now == "review") & (reason_now == "score in review band"))
     )
     unique = found["fits"].to_numpy() == 1
     settle(at[open_now & unique], found["resident_id"].to_numpy()[open_now & unique], "matched",
@@ -389,7 +454,12 @@ def assign_links(
     via = via[~fixed[pos[via["record_id"]].to_numpy()] & ~_pair_mask(via, rejected)]
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
-    via_pairs = pairs.loc[_pair_mask(pairs, via)]
+    # … and a 通称 with nothing of the household: the one foreign-named child born that day, of that sex.
+    lone = foreign_child_by_birth(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
+    lone = lone[~fixed[pos[lone["record_id"]].to_numpy()]]
+    settle(pos[lone["record_id"]].to_numpy(), lone["resident_id"].to_numpy(), "matched",
+           "whole name differs: the one foreign-named child born that day")  # fmt: skip
+    via_pairs = pairs.loc[_pair_mask(pairs, pd.concat([via, lone]))]
     cand = pd.concat([cand, found.loc[open_now | several, cand.columns], via_pairs[cand.columns]], ignore_index=True)
     cand = cand.drop_duplicates(["record_id", "resident_id"])
 
@@ -400,7 +470,7 @@ def assign_links(
         idx = np.flatnonzero(on_twin)
         resident = out["resident_id"].iloc[idx]
         choice = _twin_choice(
-            out["record_id"].iloc[idx].to_numpy(), resident.map(twin_of).to_numpy(), twin_of, recs, people
+            out["record_id"].iloc[idx].to_numpy(), resident.map(twin_of).to_numpy(), twin_of, recs, people, given_level
         )
         ok = choice.to_numpy() == resident.to_numpy()
         bad = idx[~ok]

@@ -3,9 +3,15 @@
 A foreign child enrolled under a Japanese 通称 (the registry export holds only the legal name), a name typed
 beyond recognition: the name comparisons weigh against every candidate. What is left identifies the child
 all the same when it points at one household: born that very day, of that sex, and either living at the
-record's exact address or with the record's guardian as an adult of the household. Another child of that
+record's exact address (there a birth date with a typing slip too) or with the record's guardian as an adult of
+the household. Another child of that
 household born the same day is a twin, so such a record is a person's decision when two fit (same-sex
 twins), and an automatic match only when exactly one does.
+
+A nursery form holds no address, and a family known by its 通称 writes the 通称 for the guardian too: then nothing
+of the household is left. What is left is who the registry says the child could be: the one registry child born
+that day, of that sex, registered under a foreign-written name (katakana or romaji: the registry export has no 通称
+column), where the record is written in kanji or kana alone and that child has no record of its own in the feed.
 
 The pairs come from the model (`score_pairs`): its "birth date" blocking rule already scores every registry
 child born the same day with the same sex, so nothing here blocks again; this module only reads the comparison levels.
@@ -15,7 +21,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kodomo_pipeline.linkage.model import ADDRESS_ELSE, ADDRESS_SAME, DOB_SAME, GUARDIAN_SAME, SEX_SAME
+from kodomo_pipeline.linkage.model import (
+    ADDRESS_ELSE,
+    ADDRESS_SAME,
+    DOB_SAME,
+    DOB_SLIP,
+    GUARDIAN_SAME,
+    KANA_ONE_OFF,
+    SEX_SAME,
+)
+from kodomo_pipeline.linkage.normalize import is_foreign_written
 
 
 def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -24,10 +39,12 @@ def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     address, guardian = pairs["gamma_address"].to_numpy(), pairs["gamma_guardian"].to_numpy()
     # The guardian counts only where the address does not disagree: a same-named child of another town born the same
     # day, whose guardian shares a household adult's name, must not be taken for the child.
-    fits = (
-        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
-        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
-        & ((address == ADDRESS_SAME) | ((guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE)))
+    # At the exact address, a birth date with a typing slip will do too: a brother or sister of the same sex is born
+    # months apart, not a day or a swapped day and month.
+    born = pairs["gamma_birth_date"].to_numpy()
+    fits = (pairs["gamma_sex"].to_numpy() == SEX_SAME) & (
+        ((address == ADDRESS_SAME) & (born >= DOB_SLIP))
+        | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
     )
     found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})
     found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])
@@ -73,3 +90,49 @@ def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd
     ).merge(known, on="guardian_key")
     found = open_.merge(people[["resident_id", "household_id", "born", "sex"]], on=["household_id", "born", "sex"])
     return found.loc[~found["record_id"].duplicated(keep=False), ["record_id", "resident_id"]].reset_index(drop=True)
+
+
+def foreign_child_by_birth(
+    pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
+) -> pd.DataFrame:
+    """Still-unmatched records whose name is like none of the registry children born that day, of that sex, and the
+    one of them registered under a foreign-written name: (record_id, resident_id).
+
+    A 通称 on a nursery form is how such a record looks (a kanji-named child born that day would have its own name on
+    the form). Never where the record's own name is foreign-written (another foreign child), where its address
+    disagrees (an outsider lives elsewhere), where the child already has a matched record in the same feed (the
+    outsider at the nursery the child attends under its legal name), nor where two records point at one child.
+    """
+    empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
+    if "name_kanji" not in persons or "name_kanji" not in records:
+        return empty  # hand-built inputs without names: nothing to go by
+    # The model's "birth date" blocking rule scored every registry child born that day against the record.
+    open_ = out.loc[out["status"] == "unmatched", "record_id"]
+    same_day = pairs.loc[
+        (pairs["gamma_birth_date"].to_numpy() == DOB_SAME)
+        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+        & pairs["record_id"].isin(open_).to_numpy()
+    ].astype({"record_id": str, "resident_id": str})
+    alike = (same_day["gamma_surname_kana"].to_numpy() >= KANA_ONE_OFF) | (
+        same_day["gamma_given_kana"].to_numpy() >= KANA_ONE_OFF
+    )
+    born = persons.loc[persons["resident_id"].astype(str).isin(same_day["resident_id"]).to_numpy()]
+    foreign = born.loc[
+        born["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool),
+        "resident_id",
+    ].astype(str)
+    found = same_day.loc[
+        ~same_day["record_id"].isin(same_day.loc[alike, "record_id"]).to_numpy()
+        & same_day["resident_id"].isin(foreign).to_numpy()
+        & (same_day["gamma_address"].to_numpy() != ADDRESS_ELSE),
+        ["record_id", "resident_id"],
+    ]
+    written = records.set_index("record_id")["name_kanji"]
+    own_foreign = written.reindex(found["record_id"]).map(lambda n: isinstance(n, str) and is_foreign_written(n))
+    found = found[~own_foreign.to_numpy(dtype=bool)]
+    matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
+    feed = out.set_index("record_id")["feed"].reindex(found["record_id"]).to_numpy()
+    has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
+    found = found[~has_own]
+    alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
+    return found[alone].reset_index(drop=True)
