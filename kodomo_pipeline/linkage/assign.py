@@ -371,7 +371,7 @@ def assign_links(
             .reindex(pd.MultiIndex.from_arrays([t_ids, winner.fillna("").to_numpy()]))
         )
         outside = strong[(strong["_twin"] != strong["_best_twin"]) | strong["_twin"].isna()]["record_id"].unique()
-        confirmed = ~unclear & doubt & ~np.isin(t_ids, outside) & _household_confirms(pair.fillna(-1))
+        confirmed = ~unclear & doubt & ~pd.Index(t_ids).isin(outside) & _household_confirms(pair.fillna(-1))
         settle(
             t_rows[confirmed],
             winner.to_numpy()[confirmed],
