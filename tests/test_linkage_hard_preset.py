@@ -86,14 +86,17 @@ def test_no_outsider_is_matched_and_no_twins_merged(linked: Linked) -> None:
 
 
 def test_alias_records_link_to_the_foreign_named_child(linked: Linked) -> None:
+    """Matched where the address agrees, else put before a person with the child as the candidate."""
     frame = linked.frame
-    by_rule = frame[frame["reason"] == ALIAS_REASON]
+    by_rule = frame[frame["reason"].str.startswith(ALIAS_REASON)]
     assert len(by_rule) >= 3, f"only {len(by_rule)} records by the rule: too few to prove anything"
-    wrong = int((by_rule["resident_id"] != by_rule["truth"]).sum())
-    assert wrong == 0, f"{wrong} of {len(by_rule)} records by the 通称 rule on the wrong child"
+    matched = by_rule[by_rule["status"] == "matched"]
+    wrong = int((matched["resident_id"] != matched["truth"]).sum())
+    assert wrong == 0, f"{wrong} of {len(matched)} records matched by the 通称 rule on the wrong child"
+    assert set(by_rule.loc[by_rule["status"] != "matched", "status"]) <= {"review"}
     alias = frame[frame["noise"].str.contains("alias_at_school") & frame["truth"].notna()]
-    right = int(((alias["status"] == "matched") & (alias["resident_id"] == alias["truth"])).sum())
-    assert right >= 0.75 * len(alias), f"{right} of {len(alias)} records under a 通称 linked"
+    right = int((alias["status"].isin(["matched", "review"]) & (alias["resident_id"] == alias["truth"])).sum())
+    assert right >= 0.75 * len(alias), f"{right} of {len(alias)} records under a 通称 linked or put before a person"
 
 
 def test_review_rows_name_a_registered_child(linked: Linked) -> None:

@@ -96,14 +96,16 @@ def foreign_child_by_birth(
     pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
 ) -> pd.DataFrame:
     """Still-unmatched records whose name is like none of the registry children born that day, of that sex, and the
-    one of them registered under a foreign-written name: (record_id, resident_id).
+    one of them registered under a foreign-written name: (record_id, resident_id, gamma_address of the pair).
 
     A 通称 on a nursery form is how such a record looks (a kanji-named child born that day would have its own name on
     the form). Never where the record's own name is foreign-written (another foreign child), where its address
     disagrees (an outsider lives elsewhere), where the child already has a matched record in the same feed (the
     outsider at the nursery the child attends under its legal name), nor where two records point at one child.
     """
-    empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
+    empty = pd.DataFrame(
+        {"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str), "gamma_address": pd.Series(dtype=int)}
+    )
     if "name_kanji" not in persons or "name_kanji" not in records:
         return empty  # hand-built inputs without names: nothing to go by
     # The model's "birth date" blocking rule scored every registry child born that day against the record.
@@ -125,7 +127,7 @@ def foreign_child_by_birth(
         ~same_day["record_id"].isin(same_day.loc[alike, "record_id"]).to_numpy()
         & same_day["resident_id"].isin(foreign).to_numpy()
         & (same_day["gamma_address"].to_numpy() != ADDRESS_ELSE),
-        ["record_id", "resident_id"],
+        ["record_id", "resident_id", "gamma_address"],
     ]
     written = records.set_index("record_id")["name_kanji"]
     own_foreign = written.reindex(found["record_id"]).map(lambda n: isinstance(n, str) and is_foreign_written(n))
