@@ -147,10 +147,10 @@ def _parse_quoted(body: str, width: int) -> Parsed:
     bad: dict[int, str] = {}
     good: list[list[str]] = []
     numbers: list[int] = []
-    number, start = 0, 0
-    while start < len(body):
-        stream = io.StringIO(body[start:], newline="")
-        reader = csv.reader(stream)
+    number = 0
+    stream = io.StringIO(body, newline="")  # one stream, sought past a broken line: never a copy of the rest
+    while stream.tell() < len(body):
+        reader = csv.reader(stream)  # a fresh reader after a broken line: the old one is inside the open quote
         broken_at = None
         while broken_at is None:
             at = stream.tell()
@@ -165,7 +165,7 @@ def _parse_quoted(body: str, width: int) -> Parsed:
                 number += 1
                 good.append(record)
                 numbers.append(number)
-            elif "\n" in body[start + at : start + stream.tell()].rstrip("\r\n"):
+            elif "\n" in body[at : stream.tell()].rstrip("\r\n"):
                 broken_at = at
             else:
                 number += 1
@@ -174,8 +174,8 @@ def _parse_quoted(body: str, width: int) -> Parsed:
             break
         number += 1
         bad[number] = "unbalanced_quote"
-        line_end = body.find("\n", start + broken_at)
-        start = len(body) if line_end < 0 else line_end + 1
+        line_end = body.find("\n", broken_at)
+        stream.seek(len(body) if line_end < 0 else line_end + 1)
     columns = list(zip(*good, strict=True)) if good else [()] * width
     table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
     return table, np.array(numbers, dtype=np.int64), bad
