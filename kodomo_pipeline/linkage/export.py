@@ -22,10 +22,11 @@ def export_crosswalk(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.
     crosswalk = read_frame(con, "SELECT * FROM crosswalk WHERE as_of = ? ORDER BY feed, source_key", [asof])
     csv_path = write_contract_csv(crosswalk, CROSSWALK_COLUMNS, out_dir / f"crosswalk_{asof:%Y%m%d}.csv")
     # Only the records and candidates the page shows: rebuilding both whole sides took ~10 s at 1,000,000 residents.
-    shown = pd.concat(shown_rows(crosswalk, town.linkage.audit_sample, asof))
-    records = build_link_records(con, asof, only=shown["record_id"]).rename(columns={"unique_id": "record_id"})
-    persons = build_link_persons(con, asof, only=shown["candidate_resident_id"].dropna())
-    html, template = write_review(crosswalk, records, persons, town, asof, out_dir, town.linkage.audit_sample)
+    shown = shown_rows(crosswalk, town.linkage.audit_sample, asof)
+    listed = pd.concat(shown)
+    records = build_link_records(con, asof, only=listed["record_id"]).rename(columns={"unique_id": "record_id"})
+    persons = build_link_persons(con, asof, only=listed["candidate_resident_id"].dropna())
+    html, template = write_review(crosswalk, shown, records, persons, town, asof, out_dir)
     written = {"crosswalk_csv": csv_path, "review_html": html, "decision_template": template}
     if template_xlsx := write_meiyose_template_xlsx(template, town, asof):  # the same template, with a dropdown
         written["decision_template_xlsx"] = template_xlsx

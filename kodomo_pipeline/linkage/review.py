@@ -111,17 +111,17 @@ def _rows(record: pd.Series, person: pd.Series) -> list[dict]:
 
 def write_review(
     crosswalk: pd.DataFrame,
+    shown: tuple[pd.DataFrame, pd.DataFrame],
     records: pd.DataFrame,
     persons: pd.DataFrame,
     town: TownConfig,
     as_of: dt.date,
     out_dir: Path,
-    audit_size: int = 0,
 ) -> tuple[Path, Path]:
-    """Write review_<YYYYMMDD>.html and the decision template meiyose_kekka_template_<YYYYMMDD>.csv (the review
-    rows, then the audit sample)."""
+    """Write review_<YYYYMMDD>.html and the decision template meiyose_kekka_template_<YYYYMMDD>.csv: `shown` is
+    (review rows, audit sample) from `shown_rows`; `records` and `persons` need to hold only their two sides."""
     stamp = as_of.strftime("%Y%m%d")
-    review, audit = shown_rows(crosswalk, audit_size, as_of)
+    review, audit = shown
     by_record = records.set_index("record_id" if "record_id" in records else "unique_id")
     by_person = persons.set_index("resident_id")
 
