@@ -389,6 +389,18 @@ def test_nothing_to_link_gives_an_empty_result(linked: Linked, tmp_path: Path) -
     assert (len(crosswalk), set(crosswalk["status"])) == (len(linked.records), {"unmatched"})
 
 
+def test_splink_tables_left_by_a_killed_run_are_dropped(linked: Linked, tmp_path: Path) -> None:
+    """A run killed during linkage leaves Splink's tables (and views) in the town's database: the next run drops
+    each as what it is instead of failing on it."""
+    database = str(tmp_path / "killed.duckdb")
+    with duckdb.connect(database) as con:
+        con.execute("CREATE TABLE __splink__blocked_id_pairs_dead AS SELECT 'a' AS join_key_l")
+        con.execute("CREATE VIEW __splink__df_concat_dead AS SELECT * FROM __splink__blocked_id_pairs_dead")
+    with duckdb.connect(database) as con:
+        score_pairs(con, linked.persons, linked.records.iloc[:0])
+        assert splink_objects(con) == []
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Decisions and stable identity, on the scored town
 

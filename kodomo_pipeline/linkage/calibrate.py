@@ -9,7 +9,6 @@ out/<town>/reports/. The thresholds themselves stay in the town file for a perso
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from splink import DuckDBAPI, Linker
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.linkage.crosswalk import load_decisions
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
-from kodomo_pipeline.linkage.model import PERSONS, RECORDS, _common_frame, _quiet_splink, splink_objects
+from kodomo_pipeline.linkage.model import PERSONS, RECORDS, _common_frame, _quiet_splink, drop_splink_objects
 from kodomo_pipeline.reports import render_template
 from kodomo_pipeline.storage.feed_tables import read_frame
 from kodomo_pipeline.storage.snapshots import has_table
@@ -112,8 +111,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, o
     table = pd.DataFrame(columns=["threshold", "tp", "fp", "fn", "precision", "recall"])
     m_levels: dict[str, list[dict]] = {}
     if len(labels) and model is not None and not persons.empty and not records.empty:
-        for name in splink_objects(con):
-            con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        drop_splink_objects(con)
         db = DuckDBAPI(connection=con)
         with _quiet_splink():
             try:
@@ -144,11 +142,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, town: TownConfig, asof: dt.date, o
                     m_levels = _m_from_labels(linker, labels_sdf.physical_name, model)
             finally:
                 db.delete_tables_created_by_splink_from_db()
-                for name in splink_objects(con):
-                    with contextlib.suppress(duckdb.Error):
-                        con.unregister(name)
-                    con.execute(f'DROP VIEW IF EXISTS "{name}"')
-                    con.execute(f'DROP TABLE IF EXISTS "{name}"')
+                drop_splink_objects(con)
     match, review = _suggest(table, settings.target_precision, settings.target_recall) if len(table) else (None, None)
     calibration = Calibration(len(labels), accepted, len(labels) - accepted, table, match, review, m_levels)
     calibration.paths = _write(calibration, town, asof, out_dir)

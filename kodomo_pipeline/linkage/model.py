@@ -624,25 +624,34 @@ def _quiet_splink() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _drop(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    for name in names:
-        con.execute(f'DROP VIEW IF EXISTS "{name}"')
-        con.execute(f'DROP TABLE IF EXISTS "{name}"')
-
-
 def _empty_pairs() -> pd.DataFrame:
     columns = ["record_id", "resident_id", "match_weight", "match_probability"]
     columns += [f"gamma_{c}" for c in COMPARISONS] + [f"mw_{c}" for c in COMPARISONS]
     return pd.DataFrame({c: pd.Series(dtype=object if c.endswith("_id") else float) for c in columns})
 
 
+_SPLINK_OBJECTS_SQL = """
+    SELECT 'VIEW' AS kind, view_name FROM duckdb_views() WHERE view_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'
+    UNION ALL
+    SELECT 'TABLE', table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'"""
+
+
 def splink_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of the __splink__ tables and views visible on the connection (none after score_pairs)."""
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\' "
-        "UNION ALL SELECT view_name FROM duckdb_views() WHERE view_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'"
-    ).fetchall()
-    return [r[0] for r in rows]
+    return [name for _, name in con.execute(_SPLINK_OBJECTS_SQL).fetchall()]
+
+
+def drop_splink_objects(con: duckdb.DuckDBPyConnection) -> int:
+    """Drop every __splink__ view (frames registered on the connection too) and table, each as what it is: a run
+    killed during linkage leaves Splink's tables in the town's database, and `DROP VIEW IF EXISTS` on a table's
+    name is an error that would fail every later night's linkage. Returns how many there were."""
+    found = con.execute(_SPLINK_OBJECTS_SQL).fetchall()
+    for kind, name in found:
+        if kind == "VIEW":
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(name)
+        con.execute(f'DROP {kind} IF EXISTS "{name}"')
+    return len(found)
 
 
 def score_pairs(
@@ -663,10 +672,9 @@ def score_pairs(
     def lap(step: str) -> None:
         _log.debug("linkage: %s done at %.1f s", step, time.perf_counter() - started)
 
-    stale = splink_objects(con)
-    if stale:  # left by an interrupted earlier run (the town lock keeps any other run out of this database)
-        _log.warning("linkage: dropping %d __splink__ tables left by an earlier run", len(stale))
-        _drop(con, stale)
+    stale = drop_splink_objects(con)  # left by an interrupted run (the town lock keeps any other run out)
+    if stale:
+        _log.warning("linkage: dropped %d __splink__ tables left by an earlier run", stale)
     if persons.empty or records.empty:
         _log.info("linkage: nothing to link (%d registry children, %d records)", len(persons), len(records))
         return LinkageModelResult(_empty_pairs(), settings(seed).create_settings_dict("duckdb"), {})
@@ -674,12 +682,10 @@ def score_pairs(
     right = _common_frame(records, persons=False)
     lap("inputs")
     db = DuckDBAPI(connection=con)
-    registered: list[str] = []
     with _quiet_splink():
         try:
             sdf_p = db.register(left, dataset_display_name=PERSONS, table_name=f"__splink__input_{PERSONS}")
             sdf_r = db.register(right, dataset_display_name=RECORDS, table_name=f"__splink__input_{RECORDS}")
-            registered = [sdf_p.physical_name, sdf_r.physical_name]
             model = model_json or _train(con, sdf_p, sdf_r, seed, lap)
             # A fresh linker from the rounded model, so that the scores depend on the model json alone.
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
@@ -693,10 +699,7 @@ def score_pairs(
             lap("charts")
         finally:
             db.delete_tables_created_by_splink_from_db()
-            for name in [*registered, VIEWER_INPUT]:
-                with contextlib.suppress(duckdb.Error):
-                    con.unregister(name)
-            _drop(con, splink_objects(con))  # what is left: the temp views Splink binds to its tables
+            drop_splink_objects(con)  # what is left: the input frames, and the temp views Splink binds to its tables
     # Splink's match_key is the first prediction rule that produced the pair: a free, exact count per rule
     # (linker.blocking_analysis would block all over again to count).
     names = list(BLOCKING_RULES)
