@@ -1,7 +1,7 @@
 """kill -9 in the middle of a night, then a rerun: the same tables, quarantine, alerts and history as a clean run.
 
-Each bad day is real: `kodomo run` in its own process, killed by SIGKILL at ingestion, validation, linkage or
-export (the test-only KODOMO_FAULT_AT hook, storage/faults.py), then run again without the fault.
+Each bad day is real: `kodomo run` in its own process, killed by SIGKILL at ingestion, validation, Splink's scoring,
+linkage or export (the test-only KODOMO_FAULT_AT hook, storage/faults.py), then run again without the fault.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def clean(inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return _state(home)
 
 
-@pytest.mark.parametrize("fault", ["ingestion:jumin", "validation:jumin", "linkage", "export"])
+@pytest.mark.parametrize("fault", ["ingestion:jumin", "validation:jumin", "scoring", "linkage", "export"])
 def test_kill_9_then_rerun_gives_the_clean_night(
     fault: str, inbox: Path, clean: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -19,6 +19,8 @@ from splink.internals.predict import predict_from_comparison_vectors_sqls
 from splink.internals.settings import Settings
 from splink.internals.vertically_concatenate import enqueue_df_concat_with_tf
 
+from kodomo_pipeline.storage.faults import crash_point
+
 PREDICTIONS = "__splink__df_predict"  # the name Splink's predict SQL gives its output, read by `select_pairs`
 
 
@@ -29,6 +31,7 @@ def scored_pairs(linker: Linker, select_pairs: str) -> pa.Table:
     info = settings.column_info_settings
     comparisons = settings.core_model_settings.comparisons
     blocked = linker.inference.compute_blocked_pairs_for_predict()
+    crash_point("scoring")  # test-only (KODOMO_FAULT_AT): a kill -9 with Splink's tables in the town database
     pipeline = CTEPipeline([blocked])
     enqueue_df_concat_with_tf(linker, pipeline)
     pipeline.enqueue_list_of_sqls(

@@ -2,7 +2,8 @@
 
 The crash-safety tests need the real bad day — a power cut or the OOM killer in the middle of a run —
 and SIGKILL is the only way to get it: no `finally`, no rollback, no flush. Unset (always, in operation)
-the check is one dictionary lookup. Steps: ingestion, validation, linkage, export.
+the check is one dictionary lookup. Steps: ingestion, validation, scoring (Splink's tables in the town database),
+linkage, export.
 """
 
 from __future__ import annotations
