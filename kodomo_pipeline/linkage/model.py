@@ -678,7 +678,8 @@ def score_pairs(
     if persons.empty or records.empty:
         _log.info("linkage: nothing to link (%d registry children, %d records)", len(persons), len(records))
         return LinkageModelResult(_empty_pairs(), settings(seed).create_settings_dict("duckdb"), {})
-    left = _common_frame(with_former_names(persons), persons=True)
+    named = with_former_names(persons)
+    left = _common_frame(named, persons=True)
     right = _common_frame(records, persons=False)
     lap("inputs")
     db = DuckDBAPI(connection=con)
@@ -689,7 +690,7 @@ def score_pairs(
             model = model_json or _train(con, sdf_p, sdf_r, seed, lap)
             # A fresh linker from the rounded model, so that the scores depend on the model json alone.
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
-            pairs = scored_pairs(linker, _PAIRS_SQL).to_pandas()
+            pairs = scored_pairs(linker, _pairs_sql(len(named) > len(persons))).to_pandas()
             lap("predict")
             written = (
                 write_charts(linker, charts, lambda: _viewer_predictions(db, sdf_p, right, model, seed))
@@ -726,14 +727,21 @@ def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, la
     return _rounded(model)
 
 
-def _pairs_sql() -> str:
+def _pairs_sql(former_names: bool) -> str:
     """(record, person) pairs whatever side Splink put each on, with every comparison's level and weight.
 
-    A resident scored under several names (former names) keeps the pair with the best weight.
+    With `former_names`, a resident scored under several names keeps the pair with the best weight; without, the
+    window that picks it is left out (sorting millions of pairs by two text ids for nothing).
     """
     gammas = ", ".join(f"gamma_{c}::TINYINT AS gamma_{c}" for c in COMPARISONS)
     weights = ", ".join(f"mw_{c}" for c in COMPARISONS)
     swap = f"source_dataset_l = '{RECORDS}'"
+    best_name = (
+        """QUALIFY row_number() OVER (PARTITION BY record_id, resident_id
+                                      ORDER BY match_weight DESC, person_row) = 1"""
+        if former_names
+        else ""
+    )
     return f"""SELECT * EXCLUDE (person_row) FROM (
                 SELECT CASE WHEN {swap} THEN unique_id_l ELSE unique_id_r END AS record_id,
                        split_part(CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END, '{ALIAS_SEP}', 1)
@@ -741,9 +749,5 @@ def _pairs_sql() -> str:
                        CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END AS person_row,
                        match_weight, match_probability, {gammas}, {weights}, match_key::TINYINT AS match_key
                 FROM {PREDICTIONS})
-            QUALIFY row_number() OVER (PARTITION BY record_id, resident_id
-                                       ORDER BY match_weight DESC, person_row) = 1
+            {best_name}
             ORDER BY record_id, resident_id"""
-
-
-_PAIRS_SQL = _pairs_sql()
