@@ -168,6 +168,20 @@ def test_a_stray_quote_closed_lines_later_costs_its_row_not_the_rows_between(tmp
     assert list(raw.frame["_row"]) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
 
 
+def test_a_stray_quote_closed_in_the_same_column_lines_later_costs_its_row_not_the_rows_between(
+    tmp_path: Path, layout
+) -> None:
+    """Opened and closed in the same column, the span has the header's field count: the csv module reads it as
+    one record holding rows 4 to 7. The whole rows inside it give it away."""
+    rows = _rows(10)
+    rows[3][2] = '"' + rows[3][2]  # row 4 opens a quote in the name …
+    rows[6][2] = rows[6][2] + '"'  # … that a stray quote at the end of row 7's name closes
+    path = write_export(tmp_path / "jumin_20261101.csv", layout, rows)
+    raw = read_export(path, layout)
+    assert raw.malformed == {4: "unbalanced_quote"}
+    assert list(raw.frame["_row"]) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+
+
 def test_quoted_fields_with_line_breaks_are_still_one_row(tmp_path: Path, layout) -> None:
     rows = _rows(4)
     rows[1][7] = '"川島町大字中山1番地\r\n2階"'  # a quoted address holding a line break: one record

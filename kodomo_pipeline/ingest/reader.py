@@ -136,13 +136,23 @@ def _parse_unquoted(body: str, width: int) -> Parsed:
     return table, np.flatnonzero(is_good) + 1, bad
 
 
+def _swallows_rows(span: str, width: int) -> bool:
+    """A record over three or more lines whose inner lines are each a whole row of the file (no quote, the
+    header's field count): a stray quote ran over rows and a later one closed it in the same column. A quoted
+    field holding line breaks (an address, free text) does not look like that.
+    """
+    inner = span.split("\n")[1:-1]
+    return bool(inner) and all('"' not in line and line.count(",") == width - 1 for line in inner)
+
+
 def _parse_quoted(body: str, width: int) -> Parsed:
     """Exact path for files with quoted fields (which may hold line breaks): the csv module, record by record.
 
     A quote opened and never closed (a stray " typed into a name) would make the rest of the file one field:
     the line it opens on is quarantined as `unbalanced_quote` and reading goes on with the next line. So does a
-    record that runs over several lines to a later stray quote and has the wrong field count — each such line
-    costs itself, not the lines after it.
+    record that runs over several lines to a later stray quote, whether it has the wrong field count or, by
+    chance, the right one while whole rows lie inside it (`_swallows_rows`) — each such line costs itself, not
+    the lines after it.
     """
     bad: dict[int, str] = {}
     good: list[list[str]] = []
@@ -161,11 +171,13 @@ def _parse_quoted(body: str, width: int) -> Parsed:
             except csv.Error:  # the csv module's field limit: the quote ran on for 128 KB
                 broken_at = at
                 continue
-            if len(record) == width and not (len(record) == 1 and marker_reason(record[0])):
+            span = body[at : stream.tell()].rstrip("\r\n")
+            whole = len(record) == width and not (len(record) == 1 and marker_reason(record[0]))
+            if whole and not ("\n" in span and _swallows_rows(span, width)):
                 number += 1
                 good.append(record)
                 numbers.append(number)
-            elif "\n" in body[at : stream.tell()].rstrip("\r\n"):
+            elif "\n" in span:
                 broken_at = at
             else:
                 number += 1
