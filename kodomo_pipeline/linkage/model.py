@@ -678,8 +678,7 @@ def score_pairs(
     if persons.empty or records.empty:
         _log.info("linkage: nothing to link (%d registry children, %d records)", len(persons), len(records))
         return LinkageModelResult(_empty_pairs(), settings(seed).create_settings_dict("duckdb"), {})
-    named = with_former_names(persons)
-    left = _common_frame(named, persons=True)
+    left = _common_frame(with_former_names(persons), persons=True)
     right = _common_frame(records, persons=False)
     lap("inputs")
     db = DuckDBAPI(connection=con)
@@ -690,7 +689,7 @@ def score_pairs(
             model = model_json or _train(con, sdf_p, sdf_r, seed, lap)
             # A fresh linker from the rounded model, so that the scores depend on the model json alone.
             linker = Linker([sdf_p, sdf_r], model, log_level=None)
-            pairs = scored_pairs(linker, _pairs_sql(len(named) > len(persons))).to_pandas()
+            pairs = _best_name_per_resident(scored_pairs(linker, _PAIRS_SQL).to_pandas())
             lap("predict")
             written = (
                 write_charts(linker, charts, lambda: _viewer_predictions(db, sdf_p, right, model, seed))
@@ -727,27 +726,29 @@ def _train(con: duckdb.DuckDBPyConnection, sdf_p: Any, sdf_r: Any, seed: int, la
     return _rounded(model)
 
 
-def _pairs_sql(former_names: bool) -> str:
-    """(record, person) pairs whatever side Splink put each on, with every comparison's level and weight.
-
-    With `former_names`, a resident scored under several names keeps the pair with the best weight; without, the
-    window that picks it is left out (sorting millions of pairs by two text ids for nothing).
-    """
+def _pairs_sql() -> str:
+    """(record, person) pairs whatever side Splink put each on, with every comparison's level and weight, sorted
+    by record, resident and weight (best first): `_best_name_per_resident` relies on that order."""
     gammas = ", ".join(f"gamma_{c}::TINYINT AS gamma_{c}" for c in COMPARISONS)
     weights = ", ".join(f"mw_{c}" for c in COMPARISONS)
     swap = f"source_dataset_l = '{RECORDS}'"
-    best_name = (
-        """QUALIFY row_number() OVER (PARTITION BY record_id, resident_id
-                                      ORDER BY match_weight DESC, person_row) = 1"""
-        if former_names
-        else ""
-    )
-    return f"""SELECT * EXCLUDE (person_row) FROM (
-                SELECT CASE WHEN {swap} THEN unique_id_l ELSE unique_id_r END AS record_id,
-                       split_part(CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END, '{ALIAS_SEP}', 1)
-                           AS resident_id,
-                       CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END AS person_row,
-                       match_weight, match_probability, {gammas}, {weights}, match_key::TINYINT AS match_key
-                FROM {PREDICTIONS})
-            {best_name}
-            ORDER BY record_id, resident_id"""
+    return f"""SELECT CASE WHEN {swap} THEN unique_id_l ELSE unique_id_r END AS record_id,
+                      split_part(CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END, '{ALIAS_SEP}', 1)
+                          AS resident_id,
+                      CASE WHEN {swap} THEN unique_id_r ELSE unique_id_l END AS person_row,
+                      match_weight, match_probability, {gammas}, {weights}, match_key::TINYINT AS match_key
+               FROM {PREDICTIONS}
+               ORDER BY record_id, resident_id, match_weight DESC, person_row"""
+
+
+_PAIRS_SQL = _pairs_sql()
+
+
+def _best_name_per_resident(pairs: pd.DataFrame) -> pd.DataFrame:
+    """A resident scored under several names (former names) keeps its best-weighted pair: in the sorted pairs, the
+    first of each run of one (record, resident). A comparison of neighbours rather than a SQL window, which sorted
+    all millions of pairs by two text ids again for the few residents with a former name."""
+    record, resident = pairs["record_id"].to_numpy(), pairs["resident_id"].to_numpy()
+    repeated = np.r_[False, (record[1:] == record[:-1]) & (resident[1:] == resident[:-1])]
+    kept = pairs.loc[~repeated].reset_index(drop=True) if repeated.any() else pairs
+    return kept.drop(columns="person_row")
