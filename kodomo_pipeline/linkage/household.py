@@ -19,6 +19,7 @@ child born the same day with the same sex, so nothing here blocks again; this mo
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from kodomo_pipeline.linkage.model import (
@@ -52,9 +53,12 @@ def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     return found.drop_duplicates("record_id").reset_index(drop=True)
 
 
-def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
-    """Still-unmatched records whose guardian, as written, is the guardian of records already matched into one
-    household, and that household's one child born that day, of that sex: (record_id, resident_id).
+def households_by_guardian(
+    out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame, open_ids: pd.Series | None = None
+) -> pd.DataFrame:
+    """Still-open records (`open_ids`; default: the unmatched ones) whose guardian, as written, is the guardian of
+    records already matched into one household, and that household's one child born that day, of that sex:
+    (record_id, resident_id).
 
     A family known by its 通称 writes the same guardian name on every form: once a school record of one child is
     found by its address, a nursery record of a sibling (no address on nursery forms) is found through it.
@@ -82,7 +86,9 @@ def households_by_guardian(out: pd.DataFrame, records: pd.DataFrame, persons: pd
         .drop_duplicates()
     )
     known = known[~known["guardian_key"].duplicated(keep=False)]
-    open_ = out.loc[out["status"] == "unmatched", ["record_id"]]
+    if open_ids is None:
+        open_ids = out.loc[out["status"] == "unmatched", "record_id"]
+    open_ = pd.DataFrame({"record_id": open_ids.astype(str).to_numpy()})
     open_ = open_.assign(
         guardian_key=guardian.reindex(open_["record_id"]).to_numpy(),
         born=born.reindex(open_["record_id"]).to_numpy(),
@@ -134,6 +140,103 @@ def foreign_child_by_birth(
     found = found[~own_foreign.to_numpy(dtype=bool)]
     matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
     feed = out.set_index("record_id")["feed"].reindex(found["record_id"]).to_numpy()
+    has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
+    found = found[~has_own]
+    alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
+    return found[alone].reset_index(drop=True)
+
+
+def birth_within_slip(left: str, right: str) -> bool:
+    """Two yyyymmdd dates equal or one typing slip apart, as the model's birth-date levels count a slip
+    (model._DOB_SLIP): day and month swapped in the same year, a day off, two adjacent digits transposed."""
+    if left == right:
+        return True
+    if len(left) != 8 or len(right) != 8:
+        return False
+    if left[:4] == right[:4] and left[4:6] == right[6:8] and left[6:8] == right[4:6]:
+        return True
+    apart = [i for i in range(8) if left[i] != right[i]]
+    if len(apart) == 2 and apart[1] == apart[0] + 1 and left[apart[0]] == right[apart[1]]:
+        return left[apart[1]] == right[apart[0]]
+    try:
+        days = (pd.Timestamp(left) - pd.Timestamp(right)).days
+    except ValueError:
+        return False
+    return abs(days) == 1
+
+
+def households_by_family_name(
+    out: pd.DataFrame,
+    records: pd.DataFrame,
+    persons: pd.DataFrame,
+    linked_ids: pd.Series,
+    lone_ids: pd.Series,
+    open_ids: pd.Series,
+) -> pd.DataFrame:
+    """Open records whose surname is a 通称 another child of one household is enrolled under:
+    (record_id, resident_id) with that household's one child of the record's sex born that day (a typing slip will
+    do) who is no sibling's.
+
+    A family known by its 通称 gives every child the family's 通称 surname on every form, while the guardian written
+    may be either parent: where the guardian names no household, the surname still does. The sibling's record counts
+    when its whole name differed from the registry and it was linked all the same (`linked_ids`: by the household,
+    the address, a linked sibling's guardian), or when it is itself the candidate of a review row as the one
+    foreign-named child born that day (`lone_ids`: then only where this record is such a row too, its candidate in
+    the same household: two records, each pointing at the one foreign-named child born that day, at two children of
+    one family, under one surname, are no chance). A surname so seen with two households proves nothing and is
+    skipped; so is a child who already has a matched record in the feed, and a child two records point at.
+    """
+    empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
+    if not {"surname_kana", "birth_date", "sex"} <= set(records) or not {"birth_date", "sex"} <= set(persons):
+        return empty
+    by_record = records.set_index("record_id")
+    people = persons.assign(resident_id=persons["resident_id"].astype(str))
+    household = people.set_index("resident_id")["household_id"]
+    status = out.set_index("record_id")
+    anchors = pd.concat(
+        [
+            pd.DataFrame({"anchor": linked_ids.astype(str).to_numpy(), "lone": False}),
+            pd.DataFrame({"anchor": lone_ids.astype(str).to_numpy(), "lone": True}),
+        ],
+        ignore_index=True,
+    )
+    anchors = anchors.assign(
+        surname_kana=by_record["surname_kana"].reindex(anchors["anchor"]).to_numpy(),
+        anchor_child=status["resident_id"].reindex(anchors["anchor"]).astype(object).to_numpy(),
+    )
+    anchors = anchors.assign(household_id=household.reindex(anchors["anchor_child"].astype(str)).to_numpy())
+    anchors = anchors.dropna(subset=["surname_kana", "household_id"])
+    # A surname linked records show with two households proves nothing (review rows' candidates are checked below).
+    linked = anchors[~anchors["lone"].to_numpy()]
+    households = linked.groupby("surname_kana")["household_id"].nunique()
+    anchors = anchors[anchors["lone"].to_numpy() | anchors["surname_kana"].map(households).eq(1).to_numpy()]
+    if anchors.empty:
+        return empty
+    open_ = pd.DataFrame({"record_id": open_ids.astype(str).to_numpy()})
+    open_ = open_.assign(
+        surname_kana=by_record["surname_kana"].reindex(open_["record_id"]).to_numpy(),
+        sex=by_record["sex"].reindex(open_["record_id"]).to_numpy(),
+        born=pd.to_datetime(by_record["birth_date"].reindex(open_["record_id"]), errors="coerce")
+        .dt.strftime("%Y%m%d")
+        .to_numpy(),
+        lone_child=status["resident_id"].reindex(open_["record_id"]).astype(object).to_numpy(),
+        is_lone=open_["record_id"].isin(lone_ids.astype(str)).to_numpy(),
+    ).dropna(subset=["surname_kana", "sex", "born"])
+    found = open_.merge(anchors, on="surname_kana")
+    found = found[found["record_id"] != found["anchor"]]
+    # A review row's candidate is a hypothesis: it backs only another such row whose candidate is of its household.
+    lone_child_household = household.reindex(found["lone_child"].astype(str)).to_numpy()
+    backed = ~found["lone"].to_numpy() | (found["is_lone"].to_numpy() & (lone_child_household == found["household_id"]))
+    found = found[backed]
+    children = people[["resident_id", "household_id", "sex"]].assign(
+        child_born=pd.to_datetime(people["birth_date"], errors="coerce").dt.strftime("%Y%m%d")
+    )
+    found = found.merge(children, on=["household_id", "sex"])
+    fits = [birth_within_slip(a, b) for a, b in zip(found["born"], found["child_born"].fillna(""), strict=True)]
+    found = found[np.array(fits, dtype=bool) & (found["resident_id"] != found["anchor_child"].astype(str)).to_numpy()]
+    found = found[["record_id", "resident_id"]].drop_duplicates()
+    matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
+    feed = status["feed"].reindex(found["record_id"]).astype(str).to_numpy()
     has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
     found = found[~has_own]
     alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
