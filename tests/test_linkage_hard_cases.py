@@ -70,6 +70,7 @@ REGISTRY = [
     # Legal name in romaji; the school writes katakana, the family's own spelling, given name first.
     ("H100000024", "HH10000011", "NGUYEN　HUNG", "グエン　フン", dt.date(1985, 12, 1), "男", "世帯主"),
     ("H100000025", "HH10000011", "NGUYEN　DUC", "グエン　ドゥック", dt.date(2017, 9, 14), "男", "子"),
+    ("H100000036", "HH10000011", "NGUYEN　LINH", "グエン　リン", dt.date(2021, 11, 11), "女", "子"),
     # A 通称 family with a nursery child only: nothing of the household on the form, a birth date no one else has.
     ("H100000026", "HH10000012", "SILVA　ANA", "シルバ　アナ", dt.date(1991, 6, 6), "女", "世帯主"),
     ("H100000027", "HH10000012", "SILVA　BRUNO", "シルバ　ブルーノ", dt.date(2021, 2, 17), "男", "子"),
@@ -131,6 +132,8 @@ NURSERY = [
     ("N:8008", "たなべ ゆな", dt.date(2022, 8, 9), "女", "田辺　美香"),
     # Born the day of KIM JIU, under the surname N:8003 has too: two lone candidates, but of two households.
     ("N:8009", "はやせ みお", dt.date(2019, 10, 21), "女", "早瀬　千秋"),
+    # Born the day of NGUYEN LINH, a name like no one's: but her brother is at school under the family's own name.
+    ("N:8010", "こばやし えま", dt.date(2021, 11, 11), "女", "小林　優子"),
 ]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
@@ -460,6 +463,17 @@ def test_lone_candidates_of_two_households_under_one_surname_stay_in_review(link
     for key, child in (("N:8003", "H100000027"), ("N:8009", "H100000029")):
         row = _nursery(linked, key)
         assert (row["status"], row["resident_id"]) == ("review", child), f"reason {row['reason']}"
+
+
+def test_a_family_enrolled_under_its_registered_surname_is_no_通称_family(linked: Linked) -> None:
+    """The one foreign-named girl born that day, but her brother's school record is matched under the family's
+    registered surname: a family known by a 通称 would write it for both, so the record is another child's."""
+    persons = linked.persons
+    n = int(((persons["birth_date"].astype(str) == "2021-11-11") & (persons["sex"] == "女")).sum())
+    assert n == 1, f"{n} registry girls born that day: the hand-made case needs one"
+    assert _row(linked, "99200013")["status"] == "matched"
+    row = _nursery(linked, "N:8010")
+    assert row["status"] == "unmatched", f"reason {row['reason']}"
 
 
 @pytest.mark.parametrize(
