@@ -84,6 +84,12 @@ REGISTRY = [
     ("H100000033", "HH10000015", "RAI　SITA", "ライ　シタ", dt.date(1992, 4, 4), "女", "世帯主"),
     ("H100000034", "HH10000015", "RAI　ANISH", "ライ　アニシュ", dt.date(2020, 5, 14), "男", "子"),
     ("H100000035", "HH10000015", "RAI　ASHA", "ライ　アシャ", dt.date(2022, 8, 9), "女", "子"),
+    # Two 通称 nursery children; another foreign family has a boy born the brother's birthday.
+    ("H100000037", "HH10000016", "SHARMA　PRIYA", "シャルマ　プリヤ", dt.date(1990, 9, 9), "女", "世帯主"),
+    ("H100000038", "HH10000016", "SHARMA　ARJUN", "シャルマ　アルジュン", dt.date(2020, 7, 7), "男", "子"),
+    ("H100000039", "HH10000016", "SHARMA　DIYA", "シャルマ　ディヤ", dt.date(2022, 3, 3), "女", "子"),
+    ("H100000040", "HH10000017", "GURUNG　MAYA", "グルン　マヤ", dt.date(1989, 10, 10), "女", "世帯主"),
+    ("H100000041", "HH10000017", "GURUNG　SUMAN", "グルン　スマン", dt.date(2020, 7, 7), "男", "子"),
 ]  # fmt: skip
 # Names in the earlier snapshot (before the mother's divorce) and in a snapshot extracted after T (remarriage).
 EARLIER_NAMES = {
@@ -134,11 +140,14 @@ NURSERY = [
     ("N:8009", "はやせ みお", dt.date(2019, 10, 21), "女", "早瀬　千秋"),
     # Born the day of NGUYEN LINH, a name like no one's: but her brother is at school under the family's own name.
     ("N:8010", "こばやし えま", dt.date(2021, 11, 11), "女", "小林　優子"),
+    # SHARMA ARJUN (two foreign boys born that day) and SHARMA DIYA under one 通称, each parent on one form.
+    ("N:8011", "いとう そら", dt.date(2020, 7, 7), "男", "伊藤　健"),
+    ("N:8012", "いとう ひまり", dt.date(2022, 3, 3), "女", "伊藤　真理"),
 ]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
              "HH10000011": 9111, "HH10000012": 9112, "HH10000013": 9113, "HH10000014": 9114,
-             "HH10000015": 9115}  # fmt: skip
+             "HH10000015": 9115, "HH10000016": 9116, "HH10000017": 9117}  # fmt: skip
 OUTSIDER_ADDRESS = "埼玉県比企郡吉見町大字久保田1234番地"
 TRUTH = {  # record → the resident it must be matched to (None: never matched)
     "99200001": "H100000002",
@@ -454,6 +463,19 @@ def test_two_nursery_aliases_of_one_family_confirm_each_other(linked: Linked) ->
         n = int(((persons["birth_date"].astype(str) == born) & (persons["sex"] == sex)).sum())
         assert n == 1, f"{n} registry children born that day: the hand-made case needs one"
     for key, child in (("N:8007", "H100000034"), ("N:8008", "H100000035")):
+        row = _nursery(linked, key)
+        assert (row["status"], row["resident_id"]) == ("matched", child), f"reason {row['reason']}"
+        assert row["reason"] == "whole name differs: surname of a sibling"
+
+
+def test_a_sibling_under_the_same_surname_tells_which_foreign_child_born_that_day(linked: Linked) -> None:
+    """ARJUN's record alone points at two foreign-named boys born that day; DIYA's at one girl, of ARJUN's household,
+    under the same surname: she is matched, and through her record the household tells which boy is his."""
+    persons = linked.persons
+    for born, sex, n in (("2020-07-07", "男", 2), ("2022-03-03", "女", 1)):
+        got = int(((persons["birth_date"].astype(str) == born) & (persons["sex"] == sex)).sum())
+        assert got == n, f"{got} registry children born that day: the hand-made case needs {n}"
+    for key, child in (("N:8012", "H100000039"), ("N:8011", "H100000038")):
         row = _nursery(linked, key)
         assert (row["status"], row["resident_id"]) == ("matched", child), f"reason {row['reason']}"
         assert row["reason"] == "whole name differs: surname of a sibling"

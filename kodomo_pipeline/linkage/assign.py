@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from kodomo_pipeline.linkage.household import (
-    foreign_child_by_birth,
+    foreign_children_born_that_day,
     household_candidates,
     households_by_family_name,
     households_by_guardian,
@@ -469,7 +469,9 @@ def assign_links(
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
     # … and a 通称 with nothing of the household: the one foreign-named child born that day, of that sex.
-    lone = foreign_child_by_birth(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
+    hypotheses = foreign_children_born_that_day(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
+    alone = ~hypotheses["record_id"].duplicated(keep=False) & ~hypotheses["resident_id"].duplicated(keep=False)
+    lone = hypotheses[alone.to_numpy()]
     lone = lone[~fixed[pos[lone["record_id"]].to_numpy()]]
     # Automatic only where an address was compared (and did not disagree: household.py): on a nursery form, which has
     # none, it was another child for 46 of 202 records at 1,000,000 residents (a foreign child born that day who lives
@@ -487,8 +489,7 @@ def assign_links(
         lone_review = (status_now == "review") & (reason_now == LONE_REVIEW)
         open_ids = out.loc[((status_now == "unmatched") | lone_review) & ~fixed, "record_id"]
         linked_ids = out.loc[(status_now == "matched") & pd.Series(reason_now).str.startswith(WHOLE_NAME), "record_id"]
-        lone_ids = out.loc[lone_review & ~fixed, "record_id"]
-        by_name = households_by_family_name(out, recs, people, linked_ids, lone_ids, open_ids)
+        by_name = households_by_family_name(out, recs, people, linked_ids, hypotheses, open_ids)
         by_name = by_name[~_pair_mask(by_name, rejected)]
         by_guardian = households_by_guardian(out, recs, people, open_ids)
         by_guardian = by_guardian[~_pair_mask(by_guardian, rejected)]

@@ -101,16 +101,17 @@ def households_by_guardian(
     return found.loc[~found["record_id"].duplicated(keep=False), ["record_id", "resident_id"]].reset_index(drop=True)
 
 
-def foreign_child_by_birth(
+def foreign_children_born_that_day(
     pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
 ) -> pd.DataFrame:
-    """Still-unmatched records whose name is like none of the registry children born that day, of that sex, and the
-    one of them registered under a foreign-written name: (record_id, resident_id, gamma_address of the pair).
+    """Still-unmatched records whose name is like none of the registry children born that day, of that sex, and those
+    of them registered under a foreign-written name: (record_id, resident_id, gamma_address of the pair).
 
     A 通称 on a nursery form is how such a record looks (a kanji-named child born that day would have its own name on
     the form). Never where the record's own name is foreign-written (another foreign child), where its address
     disagrees (an outsider lives elsewhere), where the child already has a matched record in the same feed (the
-    outsider at the nursery the child attends under its legal name), nor where two records point at one child.
+    outsider at the nursery the child attends under its legal name), nor in a family enrolled under its registered
+    surname.
     """
     empty = pd.DataFrame(
         {"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str), "gamma_address": pd.Series(dtype=int)}
@@ -146,6 +147,14 @@ def foreign_child_by_birth(
     has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
     found = found[~has_own]
     found = found[~_registered_surname_families(found["resident_id"], pairs, out, persons)]
+    return found.reset_index(drop=True)
+
+
+def foreign_child_by_birth(
+    pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
+) -> pd.DataFrame:
+    """`foreign_children_born_that_day` where the record has one and the child one record."""
+    found = foreign_children_born_that_day(pairs, out, records, persons)
     alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
     return found[alone].reset_index(drop=True)
 
@@ -194,7 +203,7 @@ def households_by_family_name(
     records: pd.DataFrame,
     persons: pd.DataFrame,
     linked_ids: pd.Series,
-    lone_ids: pd.Series,
+    hypotheses: pd.DataFrame,
     open_ids: pd.Series,
 ) -> pd.DataFrame:
     """Open records whose surname is a 通称 another child of one household is enrolled under:
@@ -204,11 +213,12 @@ def households_by_family_name(
     A family known by its 通称 gives every child the family's 通称 surname on every form, while the guardian written
     may be either parent: where the guardian names no household, the surname still does. The sibling's record counts
     when its whole name differed from the registry and it was linked all the same (`linked_ids`: by the household,
-    the address, a linked sibling's guardian), or when it is itself the candidate of a review row as the one
-    foreign-named child born that day (`lone_ids`: then only where this record is such a row too, its candidate in
-    the same household: two records, each pointing at the one foreign-named child born that day, at two children of
-    one family, under one surname, are no chance). A surname so seen with two households proves nothing and is
-    skipped; so is a child who already has a matched record in the feed, and a child two records point at.
+    the address, a linked sibling's guardian). Or, where neither is linked, when the two records' `hypotheses` (record
+    → a foreign-named registry child born that day, of that sex: `foreign_children_born_that_day`) meet: each record
+    names a child of one household, two children, under one surname. An outsider would need the family's surname and
+    the birthday of a child of that one family; at 1,000,000 residents a foreign-named child is born on most days, so
+    one record alone proves little. A surname linked records show with two households proves nothing and is skipped;
+    so is a child who already has a matched record in the feed, and a child two records point at.
     """
     empty = pd.DataFrame({"record_id": pd.Series(dtype=str), "resident_id": pd.Series(dtype=str)})
     if not {"surname_kana", "birth_date", "sex"} <= set(records) or not {"birth_date", "sex"} <= set(persons):
@@ -216,41 +226,37 @@ def households_by_family_name(
     by_record = records[["record_id", "surname_kana", "sex", "birth_date"]].set_index("record_id")
     household = pd.Series(persons["household_id"].to_numpy(), index=persons["resident_id"].astype(str).to_numpy())
     status = out[["record_id", "resident_id", "feed"]].set_index("record_id")
-    anchors = pd.concat(
-        [
-            pd.DataFrame({"anchor": linked_ids.astype(str).to_numpy(), "lone": False}),
-            pd.DataFrame({"anchor": lone_ids.astype(str).to_numpy(), "lone": True}),
-        ],
-        ignore_index=True,
+    open_ids = pd.Index(open_ids.astype(str))
+    hypotheses = hypotheses.loc[hypotheses["record_id"].isin(open_ids), ["record_id", "resident_id"]].astype(str)
+    hypotheses = hypotheses.assign(household_id=household.reindex(hypotheses["resident_id"]).to_numpy())
+    hypotheses = hypotheses.assign(surname_kana=by_record["surname_kana"].reindex(hypotheses["record_id"]).to_numpy())
+    hypotheses = hypotheses.dropna(subset=["household_id", "surname_kana"])
+    # Two open records under one surname whose hypotheses are two children of one household back each other; the
+    # record so matched must have that one hypothesis (two foreign families can choose one 通称 surname, and a child
+    # of the other family born the same day would be a hypothesis too: at 1,000,000 residents, 1 of 23 such links).
+    met = hypotheses.merge(hypotheses, on=["surname_kana", "household_id"], suffixes=("", "_other"))
+    met = met[(met["record_id"] != met["record_id_other"]) & (met["resident_id"] != met["resident_id_other"])]
+    one = hypotheses.loc[~hypotheses["record_id"].duplicated(keep=False), "record_id"]
+    by_hypothesis = met.loc[met["record_id"].isin(one).to_numpy(), ["record_id", "resident_id"]]
+    linked = pd.DataFrame({"anchor": linked_ids.astype(str).to_numpy()})
+    linked = linked.assign(
+        surname_kana=by_record["surname_kana"].reindex(linked["anchor"]).to_numpy(),
+        anchor_child=status["resident_id"].reindex(linked["anchor"]).astype(str).to_numpy(),
     )
-    anchors = anchors.assign(
-        surname_kana=by_record["surname_kana"].reindex(anchors["anchor"]).to_numpy(),
-        anchor_child=status["resident_id"].reindex(anchors["anchor"]).astype(object).to_numpy(),
-    )
-    anchors = anchors.assign(household_id=household.reindex(anchors["anchor_child"].astype(str)).to_numpy())
-    anchors = anchors.dropna(subset=["surname_kana", "household_id"])
-    # A surname linked records show with two households proves nothing (review rows' candidates are checked below).
-    linked = anchors[~anchors["lone"].to_numpy()]
+    linked = linked.assign(household_id=household.reindex(linked["anchor_child"]).to_numpy())
+    linked = linked.dropna(subset=["surname_kana", "household_id"])
     households = linked.groupby("surname_kana")["household_id"].nunique()
-    anchors = anchors[anchors["lone"].to_numpy() | anchors["surname_kana"].map(households).eq(1).to_numpy()]
-    if anchors.empty:
-        return empty
-    open_ = pd.DataFrame({"record_id": open_ids.astype(str).to_numpy()})
+    linked = linked[linked["surname_kana"].map(households).eq(1).to_numpy()]
+    open_ = pd.DataFrame({"record_id": open_ids.to_numpy()})
     open_ = open_.assign(
         surname_kana=by_record["surname_kana"].reindex(open_["record_id"]).to_numpy(),
         sex=by_record["sex"].reindex(open_["record_id"]).to_numpy(),
         born=pd.to_datetime(by_record["birth_date"].reindex(open_["record_id"]), errors="coerce")
         .dt.strftime("%Y%m%d")
         .to_numpy(),
-        lone_child=status["resident_id"].reindex(open_["record_id"]).astype(object).to_numpy(),
-        is_lone=open_["record_id"].isin(lone_ids.astype(str)).to_numpy(),
     ).dropna(subset=["surname_kana", "sex", "born"])
-    found = open_.merge(anchors, on="surname_kana")
+    found = open_.merge(linked, on="surname_kana")
     found = found[found["record_id"] != found["anchor"]]
-    # A review row's candidate is a hypothesis: it backs only another such row whose candidate is of its household.
-    lone_child_household = household.reindex(found["lone_child"].astype(str)).to_numpy()
-    backed = ~found["lone"].to_numpy() | (found["is_lone"].to_numpy() & (lone_child_household == found["household_id"]))
-    found = found[backed]
     children = persons.loc[persons["household_id"].isin(found["household_id"]).to_numpy()]
     children = children[["resident_id", "household_id", "sex"]].assign(
         resident_id=children["resident_id"].astype(str),
@@ -258,8 +264,8 @@ def households_by_family_name(
     )
     found = found.merge(children, on=["household_id", "sex"])
     fits = [birth_within_slip(a, b) for a, b in zip(found["born"], found["child_born"].fillna(""), strict=True)]
-    found = found[np.array(fits, dtype=bool) & (found["resident_id"] != found["anchor_child"].astype(str)).to_numpy()]
-    found = found[["record_id", "resident_id"]].drop_duplicates()
+    found = found[np.array(fits, dtype=bool) & (found["resident_id"] != found["anchor_child"]).to_numpy()]
+    found = pd.concat([found[["record_id", "resident_id"]], by_hypothesis], ignore_index=True).drop_duplicates()
     matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
     feed = status["feed"].reindex(found["record_id"]).astype(str).to_numpy()
     has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
