@@ -143,6 +143,8 @@ NURSERY = [
     # SHARMA ARJUN (two foreign boys born that day) and SHARMA DIYA under one 通称, each parent on one form.
     ("N:8011", "いとう そら", dt.date(2020, 7, 7), "男", "伊藤　健"),
     ("N:8012", "いとう ひまり", dt.date(2022, 3, 3), "女", "伊藤　真理"),
+    # 𠮷田 陽向 typed in a hurry (ヒナタ → ヒナダ, day and month swapped), the father with the nursery's placeholder.
+    ("N:8013", "よしだ ひなだ", dt.date(2017, 8, 5), "男", "＿田　誠"),
 ]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
@@ -340,6 +342,17 @@ def test_guardian_name_in_household_with_gaiji_placeholders(names: list[str], na
     sql = _in_list("names", "name")
     got = duckdb.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR[] AS names, ?::VARCHAR AS name)", [names, name])
     assert got.fetchone()[0] is expected
+
+
+def test_a_slip_with_a_gaiji_placeholder_in_the_guardian_is_still_blocked(linked: Linked) -> None:
+    """Kana and birth date both slipped, and the guardian's full name cannot meet the registry's across the
+    placeholder: the guardian's given name and the birth year bring the pair in."""
+    pairs = linked.result.pairs
+    pair = pairs[(pairs["record_id"] == "toen|N:8013") & (pairs["resident_id"] == "H100000008")]
+    assert len(pair) == 1, "the pair was never scored"
+    assert int(pair["gamma_guardian"].iloc[0]) == GUARDIAN_SAME
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8013"]
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000008"), f"reason {row['reason']}"
 
 
 def test_kana_slip_before_a_long_vowel_is_one_kana_off(linked: Linked) -> None:

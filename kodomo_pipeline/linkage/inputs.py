@@ -19,6 +19,7 @@ import pandas as pd
 
 from kodomo_pipeline.linkage.normalize import (
     FULLWIDTH_SPACE,
+    GAIJI,
     address_key,
     is_kana_only,
     kana_key,
@@ -170,15 +171,18 @@ def build_link_persons(
         guardian=adults["name_kanji"].map(lambda n: kanji_key(n) if isinstance(n, str) else None),
         guardian_given=adults["name_kanji"].map(lambda n: kanji_key(_given(n)) or None),
     )
-    guardians = pd.concat(
-        [
-            _lists_per_household(adults, column).rename(name)
-            for column, name in (("guardian", "guardian_keys"), ("guardian_given", "guardian_givens"))
-        ],
-        axis=1,
+    # The given names of adults whose name holds a 外字 placeholder (〓 for 𠮷 in the registry's cp932 export): their
+    # full key cannot block a form that writes the character, the given name beside it can (model.BLOCKING_RULES).
+    gaiji = adults["guardian"].map(lambda k: isinstance(k, str) and GAIJI in k).to_numpy(dtype=bool)
+    adults = adults.assign(guardian_gaiji_given=adults["guardian_given"].where(gaiji, None))
+    columns = (
+        ("guardian", "guardian_keys"),
+        ("guardian_given", "guardian_givens"),
+        ("guardian_gaiji_given", "guardian_gaiji_givens"),
     )
+    guardians = pd.concat([_lists_per_household(adults, column).rename(name) for column, name in columns], axis=1)
     children = with_keys(children).merge(guardians, left_on="household_id", right_index=True, how="left")
-    for column in ("guardian_keys", "guardian_givens"):
+    for column in ("guardian_keys", "guardian_givens", "guardian_gaiji_givens"):
         children[column] = children[column].map(lambda v: v if isinstance(v, list) else [])
     children["unique_id"] = children["resident_id"]
     former = former_names(con, asof, children) if len(children) else pd.Series(dtype=object)
@@ -200,6 +204,7 @@ def build_link_persons(
             "address_key",
             "guardian_keys",
             "guardian_givens",
+            "guardian_gaiji_givens",
             "status",
             "former_names",
         ]
