@@ -25,8 +25,9 @@ did not change, then the model's best candidate, held back by three guards:
   nothing of the household on the record (a nursery form under a 通称), when of the registry children born that day,
   of that sex, the record's name is like none and one is registered under a foreign-written name, without another
   record in the feed (household.py); a family writes its 通称 surname for every child, so a record under the surname of
-  a sibling's linked record (or of another review row pointing into the same household) finds the child there by sex
-  and birth date (a slip will do).
+  a sibling's linked record finds the child there by sex and birth date (a slip will do), and a record with one such
+  foreign-named candidate is matched to it where another open record of that surname has a candidate (another child)
+  in the same household.
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.
