@@ -14,12 +14,19 @@ import pytest
 
 from kodomo_pipeline.linkage.inputs import with_keys
 from kodomo_pipeline.linkage.model import BLOCKING_RULES, _common_frame
+from kodomo_pipeline.linkage.normalize import form_gaiji_blocks, gaiji_blocks, kanji_key
 
 BORN = dt.date(2021, 5, 3)
 
 
 def _rule_sql(rule: object) -> str:
-    return rule if isinstance(rule, str) else rule.get_blocking_rule("duckdb").blocking_rule_sql  # type: ignore[attr-defined]
+    """The rule's condition on one (l, r) row pair; a list Splink explodes meets where the two lists share a key."""
+    if isinstance(rule, str):
+        return rule
+    sql = rule.get_blocking_rule("duckdb").blocking_rule_sql  # type: ignore[attr-defined]
+    for column in getattr(rule, "arrays_to_explode", None) or []:
+        sql = sql.replace(f'l."{column}" = r."{column}"', f'len(list_intersect(l."{column}", r."{column}")) > 0')
+    return sql
 
 
 def _person() -> pd.DataFrame:
@@ -86,3 +93,20 @@ def test_a_slip_with_a_wrong_sex_is_still_blocked(case: str, name_kana: str, sex
 
 def test_another_child_born_that_day_of_the_other_sex_and_initial_is_not_scored() -> None:
     assert _rules_keeping(_record("サトウ　ミオ", "女")) == []
+
+
+@pytest.mark.parametrize(
+    ("registry", "form", "meet"),
+    [
+        ("𠮷田　誠", "＿田　誠", True),  # a UTF-8 registry, a cp932 nursery form
+        ("〓田　誠", "吉田　誠", True),  # the registry's cp932 export, a form that has the character
+        ("髙橋　一郎", "〓橋　一郎", True),
+        ("山田　誠", "＿田　誠", False),  # 山 is in JIS X 0208: no form writes a placeholder for it
+        ("𠮷田　誠", "＿田　修", False),
+        ("〓〓　〓", "吉田　誠", False),  # placeholders alone prove nothing
+    ],
+    ids=["utf8 registry", "cp932 registry", "髙", "jis character", "other given name", "placeholders only"],
+)
+def test_guardian_keys_meet_across_a_gaiji_placeholder(registry: str, form: str, meet: bool) -> None:
+    blocks = set(gaiji_blocks(registry, kanji_key(registry)))
+    assert bool(blocks & set(form_gaiji_blocks(kanji_key(form)))) is meet

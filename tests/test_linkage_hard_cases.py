@@ -21,6 +21,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands, assign_links
+from kodomo_pipeline.linkage.household import birth_within_slip
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
 from kodomo_pipeline.linkage.model import (
     GUARDIAN_SAME,
@@ -69,11 +70,26 @@ REGISTRY = [
     # Legal name in romaji; the school writes katakana, the family's own spelling, given name first.
     ("H100000024", "HH10000011", "NGUYEN　HUNG", "グエン　フン", dt.date(1985, 12, 1), "男", "世帯主"),
     ("H100000025", "HH10000011", "NGUYEN　DUC", "グエン　ドゥック", dt.date(2017, 9, 14), "男", "子"),
+    ("H100000036", "HH10000011", "NGUYEN　LINH", "グエン　リン", dt.date(2021, 11, 11), "女", "子"),
     # A 通称 family with a nursery child only: nothing of the household on the form, a birth date no one else has.
     ("H100000026", "HH10000012", "SILVA　ANA", "シルバ　アナ", dt.date(1991, 6, 6), "女", "世帯主"),
     ("H100000027", "HH10000012", "SILVA　BRUNO", "シルバ　ブルーノ", dt.date(2021, 2, 17), "男", "子"),
     ("H100000028", "HH10000013", "キム　ミンジ", "キム　ミンジ", dt.date(1990, 1, 30), "女", "世帯主"),
     ("H100000029", "HH10000013", "キム　ジウ", "キム　ジウ", dt.date(2019, 10, 21), "女", "子"),
+    # A 通称 family whose school child is found by the address; the nursery form names the other parent.
+    ("H100000030", "HH10000014", "OLIVEIRA　CARLA", "オリベイラ　カルラ", dt.date(1988, 2, 2), "女", "世帯主"),
+    ("H100000031", "HH10000014", "OLIVEIRA　RAFAEL", "オリベイラ　ハファエル", dt.date(2015, 3, 12), "男", "子"),
+    ("H100000032", "HH10000014", "OLIVEIRA　JULIA", "オリベイラ　ジュリア", dt.date(2021, 9, 3), "女", "子"),
+    # A 通称 family with two children at nurseries and nothing else on any form.
+    ("H100000033", "HH10000015", "RAI　SITA", "ライ　シタ", dt.date(1992, 4, 4), "女", "世帯主"),
+    ("H100000034", "HH10000015", "RAI　ANISH", "ライ　アニシュ", dt.date(2020, 5, 14), "男", "子"),
+    ("H100000035", "HH10000015", "RAI　ASHA", "ライ　アシャ", dt.date(2022, 8, 9), "女", "子"),
+    # Two 通称 nursery children; another foreign family has a boy born the brother's birthday.
+    ("H100000037", "HH10000016", "SHARMA　PRIYA", "シャルマ　プリヤ", dt.date(1990, 9, 9), "女", "世帯主"),
+    ("H100000038", "HH10000016", "SHARMA　ARJUN", "シャルマ　アルジュン", dt.date(2020, 7, 7), "男", "子"),
+    ("H100000039", "HH10000016", "SHARMA　DIYA", "シャルマ　ディヤ", dt.date(2022, 3, 3), "女", "子"),
+    ("H100000040", "HH10000017", "GURUNG　MAYA", "グルン　マヤ", dt.date(1989, 10, 10), "女", "世帯主"),
+    ("H100000041", "HH10000017", "GURUNG　SUMAN", "グルン　スマン", dt.date(2020, 7, 7), "男", "子"),
 ]  # fmt: skip
 # Names in the earlier snapshot (before the mother's divorce) and in a snapshot extracted after T (remarriage).
 EARLIER_NAMES = {
@@ -105,6 +121,7 @@ RECORDS = [
     ("99200015", "LEE　SEOA", "リ ソア", dt.date(2019, 10, 21), "女", "LEE　HANA", None),
     # SANTOS SOFIA under a 通称 at the family's address, her birth date a day off: only the address is left.
     ("99200016", "早乙女　凛", "さおとめ りん", dt.date(2021, 4, 5), "女", "早乙女　璃子", 9109),
+    ("99200017", "森田　翼", "もりた つばさ", dt.date(2015, 3, 12), "男", "森田　由紀", 9114),  # OLIVEIRA RAFAEL
 ]  # fmt: skip
 # Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
 NURSERY = [
@@ -113,10 +130,26 @@ NURSERY = [
     ("N:8002", "きとう んうた", dt.date(2016, 7, 20), "男", "鬼頭　真理子"),
     ("N:8003", "はやせ しょうま", dt.date(2021, 2, 17), "男", "早瀬　千秋"),  # SILVA BRUNO under the family's 通称
     ("N:8004", "たかみね ゆい", dt.date(2015, 10, 4), "女", "高峰　沙織"),  # 真壁 結衣: a new surname and a day off
+    # OLIVEIRA JULIA under the family's 通称 (her brother's school record), the father as guardian, a day off.
+    ("N:8005", "もりた さくら", dt.date(2021, 9, 4), "女", "森田　健"),
+    ("N:8006", "もりた あおい", dt.date(2020, 1, 15), "女", "森田　健"),  # that surname, born when no child was
+    # RAI ANISH and RAI ASHA under their family's 通称: each the one foreign-named child born that day.
+    ("N:8007", "たなべ はると", dt.date(2020, 5, 14), "男", "田辺　美香"),
+    ("N:8008", "たなべ ゆな", dt.date(2022, 8, 9), "女", "田辺　美香"),
+    # Born the day of KIM JIU, under the surname N:8003 has too: two lone candidates, but of two households.
+    ("N:8009", "はやせ みお", dt.date(2019, 10, 21), "女", "早瀬　千秋"),
+    # Born the day of NGUYEN LINH, a name like no one's: but her brother is at school under the family's own name.
+    ("N:8010", "こばやし えま", dt.date(2021, 11, 11), "女", "小林　優子"),
+    # SHARMA ARJUN (two foreign boys born that day) and SHARMA DIYA under one 通称, each parent on one form.
+    ("N:8011", "いとう そら", dt.date(2020, 7, 7), "男", "伊藤　健"),
+    ("N:8012", "いとう ひまり", dt.date(2022, 3, 3), "女", "伊藤　真理"),
+    # 𠮷田 陽向 typed in a hurry (ヒナタ → ヒナダ, day and month swapped), the father with the nursery's placeholder.
+    ("N:8013", "よしだ ひなだ", dt.date(2017, 8, 5), "男", "＿田　誠"),
 ]
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
-             "HH10000011": 9111, "HH10000012": 9112, "HH10000013": 9113}  # fmt: skip
+             "HH10000011": 9111, "HH10000012": 9112, "HH10000013": 9113, "HH10000014": 9114,
+             "HH10000015": 9115, "HH10000016": 9116, "HH10000017": 9117}  # fmt: skip
 OUTSIDER_ADDRESS = "埼玉県比企郡吉見町大字久保田1234番地"
 TRUTH = {  # record → the resident it must be matched to (None: never matched)
     "99200001": "H100000002",
@@ -311,6 +344,17 @@ def test_guardian_name_in_household_with_gaiji_placeholders(names: list[str], na
     assert got.fetchone()[0] is expected
 
 
+def test_a_slip_with_a_gaiji_placeholder_in_the_guardian_is_still_blocked(linked: Linked) -> None:
+    """Kana and birth date both slipped, and the guardian's full name cannot meet the registry's across the
+    placeholder: the guardian's given name and the birth year bring the pair in."""
+    pairs = linked.result.pairs
+    pair = pairs[(pairs["record_id"] == "toen|N:8013") & (pairs["resident_id"] == "H100000008")]
+    assert len(pair) == 1, "the pair was never scored"
+    assert int(pair["gamma_guardian"].iloc[0]) == GUARDIAN_SAME
+    row = linked.crosswalk.set_index("record_id").loc["toen|N:8013"]
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000008"), f"reason {row['reason']}"
+
+
 def test_kana_slip_before_a_long_vowel_is_one_kana_off(linked: Linked) -> None:
     """ンウタ for ソウタ: one kana as written, two apart as keys. With a day's slip, the household decides."""
     pairs = linked.result.pairs
@@ -405,6 +449,83 @@ def test_a_nursery_alias_goes_to_review_with_the_one_foreign_named_child_born_th
     row = linked.crosswalk.set_index("record_id").loc["toen|N:8003"]
     assert (row["status"], row["resident_id"]) == ("review", "H100000027"), f"reason {row['reason']}"
     assert row["reason"] == "whole name differs: the one foreign-named child born that day, no address to confirm"
+
+
+def _nursery(linked: Linked, key: str) -> pd.Series:
+    return linked.crosswalk.set_index("record_id").loc[f"toen|{key}"]
+
+
+def test_a_nursery_alias_links_through_the_surname_of_a_linked_sibling(linked: Linked) -> None:
+    """The school record of one child is linked by the address; the nursery form of the other child carries the
+    family's 通称 surname, the other parent as guardian and a birth date a day off: the surname finds the household,
+    sex and birth date the child."""
+    school = _row(linked, "99200017")
+    assert (school["status"], school["resident_id"]) == ("matched", "H100000031"), f"reason {school['reason']}"
+    row = _nursery(linked, "N:8005")
+    assert (row["status"], row["resident_id"]) == ("matched", "H100000032"), f"reason {row['reason']}"
+    assert row["reason"] == "whole name differs: surname of a sibling"
+    other = _nursery(linked, "N:8006")  # the surname alone is no child: no one of the household was born that day
+    assert other["status"] == "unmatched", f"reason {other['reason']}"
+
+
+def test_two_nursery_aliases_of_one_family_confirm_each_other(linked: Linked) -> None:
+    """Each record alone would go to review (the one foreign-named child born that day); both under one surname,
+    pointing at two children of one household, they are no chance."""
+    persons = linked.persons
+    for born, sex in (("2020-05-14", "男"), ("2022-08-09", "女")):
+        n = int(((persons["birth_date"].astype(str) == born) & (persons["sex"] == sex)).sum())
+        assert n == 1, f"{n} registry children born that day: the hand-made case needs one"
+    for key, child in (("N:8007", "H100000034"), ("N:8008", "H100000035")):
+        row = _nursery(linked, key)
+        assert (row["status"], row["resident_id"]) == ("matched", child), f"reason {row['reason']}"
+        assert row["reason"] == "whole name differs: surname of a sibling"
+
+
+def test_a_sibling_under_the_same_surname_tells_which_foreign_child_born_that_day(linked: Linked) -> None:
+    """ARJUN's record alone points at two foreign-named boys born that day; DIYA's at one girl, of ARJUN's household,
+    under the same surname: she is matched, and through her record the household tells which boy is his."""
+    persons = linked.persons
+    for born, sex, n in (("2020-07-07", "男", 2), ("2022-03-03", "女", 1)):
+        got = int(((persons["birth_date"].astype(str) == born) & (persons["sex"] == sex)).sum())
+        assert got == n, f"{got} registry children born that day: the hand-made case needs {n}"
+    for key, child in (("N:8012", "H100000039"), ("N:8011", "H100000038")):
+        row = _nursery(linked, key)
+        assert (row["status"], row["resident_id"]) == ("matched", child), f"reason {row['reason']}"
+        assert row["reason"] == "whole name differs: surname of a sibling"
+
+
+def test_lone_candidates_of_two_households_under_one_surname_stay_in_review(linked: Linked) -> None:
+    for key, child in (("N:8003", "H100000027"), ("N:8009", "H100000029")):
+        row = _nursery(linked, key)
+        assert (row["status"], row["resident_id"]) == ("review", child), f"reason {row['reason']}"
+
+
+def test_a_family_enrolled_under_its_registered_surname_is_no_通称_family(linked: Linked) -> None:
+    """The one foreign-named girl born that day, but her brother's school record is matched under the family's
+    registered surname: a family known by a 通称 would write it for both, so the record is another child's."""
+    persons = linked.persons
+    n = int(((persons["birth_date"].astype(str) == "2021-11-11") & (persons["sex"] == "女")).sum())
+    assert n == 1, f"{n} registry girls born that day: the hand-made case needs one"
+    assert _row(linked, "99200013")["status"] == "matched"
+    row = _nursery(linked, "N:8010")
+    assert row["status"] == "unmatched", f"reason {row['reason']}"
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("20210903", "20210903", True),
+        ("20210903", "20210904", True),  # a day off
+        ("20210228", "20210301", True),  # a day off across a month
+        ("20210903", "20210309", True),  # day and month swapped
+        ("20210912", "20210921", True),  # two digits transposed
+        ("20210903", "20210910", False),  # a week off
+        ("20210903", "20211003", False),  # a month off
+        ("20210903", "20200903", False),  # another year
+    ],
+)
+def test_birth_within_slip(left: str, right: str, expected: bool) -> None:
+    assert birth_within_slip(left, right) is expected
 
 
 def test_a_lone_foreign_named_child_is_not_taken_for_another_record(linked: Linked) -> None:

@@ -24,7 +24,10 @@ did not change, then the model's best candidate, held back by three guards:
   slip will do too, or its guardian as a household adult); two such children (same-sex twins) go to review; with
   nothing of the household on the record (a nursery form under a 通称), when of the registry children born that day,
   of that sex, the record's name is like none and one is registered under a foreign-written name, without another
-  record in the feed (household.py).
+  record in the feed (household.py); a family writes its 通称 surname for every child, so a record under the surname of
+  a sibling's linked record finds the child there by sex and birth date (a slip will do), and a record with one such
+  foreign-named candidate is matched to it where another open record of that surname has a candidate (another child)
+  in the same household.
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.
@@ -37,7 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kodomo_pipeline.linkage.household import foreign_child_by_birth, household_candidates, households_by_guardian
+from kodomo_pipeline.linkage.household import (
+    foreign_children_born_that_day,
+    household_candidates,
+    households_by_family_name,
+    households_by_guardian,
+)
 from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
     ADDRESS_SIMILAR,
@@ -69,6 +77,11 @@ HOUSEHOLD_NO_ADDRESS = "household disagrees: guardian, no address"
 # A rival in the match band only makes a record ambiguous if its odds are within this factor of the best one's
 # (2**6.64 = 100): a same-named sibling scores high on household evidence but far below the child itself.
 RIVAL_MARGIN_BITS = 6.64
+WHOLE_NAME = "whole name differs"
+LONE_REVIEW = f"{WHOLE_NAME}: the one foreign-named child born that day, no address to confirm"
+# Rounds of linking siblings through one another (a family's 通称 surname or guardian): each round's links can lead to
+# the next child; a family rarely has more than three children at the nursery and school.
+FAMILY_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -240,7 +253,8 @@ def assign_links(
     'several candidates',
     'score in match band', 'score in review band', 'score in review band: household confirms',
     'whole name differs: household confirms', 'whole name differs: several children of the household',
-    'whole name differs: guardian of a linked sibling', 'whole name differs: the one foreign-named child born that day',
+    'whole name differs: guardian of a linked sibling', 'whole name differs: surname of a sibling',
+    'whole name differs: the one foreign-named child born that day',
     'whole name differs: the one foreign-named child born that day, no address to confirm' (review),
     'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
@@ -456,7 +470,9 @@ def assign_links(
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
     # … and a 通称 with nothing of the household: the one foreign-named child born that day, of that sex.
-    lone = foreign_child_by_birth(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
+    hypotheses = foreign_children_born_that_day(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
+    alone = ~hypotheses["record_id"].duplicated(keep=False) & ~hypotheses["resident_id"].duplicated(keep=False)
+    lone = hypotheses[alone.to_numpy()]
     lone = lone[~fixed[pos[lone["record_id"]].to_numpy()]]
     # Automatic only where an address was compared (and did not disagree: household.py): on a nursery form, which has
     # none, it was another child for 46 of 202 records at 1,000,000 residents (a foreign child born that day who lives
@@ -464,9 +480,29 @@ def assign_links(
     housed = lone["gamma_address"].to_numpy() > ADDRESS_ELSE
     rows, lone_ids = pos[lone["record_id"]].to_numpy(), lone["resident_id"].to_numpy()
     settle(rows[housed], lone_ids[housed], "matched", "whole name differs: the one foreign-named child born that day")
-    settle(rows[~housed], lone_ids[~housed], "review",
-           "whole name differs: the one foreign-named child born that day, no address to confirm")  # fmt: skip
-    via_pairs = pairs.loc[_pair_mask(pairs, pd.concat([via, lone]))]
+    settle(rows[~housed], lone_ids[~housed], "review", LONE_REVIEW)
+    # … and, now that more of them are linked, the family's 通称 surname and guardian on a sibling's record: a family
+    # writes its 通称 for every child (the guardian may be either parent), so the household a sibling's record was
+    # linked to finds the child (household.py). Rounds, as each link can show the way to the next sibling.
+    family = [via, lone]
+    for _ in range(FAMILY_ROUNDS):
+        status_now, reason_now = out["status"].to_numpy(), out["reason"].to_numpy()
+        lone_review = (status_now == "review") & (reason_now == LONE_REVIEW)
+        open_ids = out.loc[((status_now == "unmatched") | lone_review) & ~fixed, "record_id"]
+        linked_ids = out.loc[(status_now == "matched") & pd.Series(reason_now).str.startswith(WHOLE_NAME), "record_id"]
+        by_name = households_by_family_name(out, recs, people, linked_ids, hypotheses, open_ids)
+        by_name = by_name[~_pair_mask(by_name, rejected)]
+        by_guardian = households_by_guardian(out, recs, people, open_ids)
+        by_guardian = by_guardian[~_pair_mask(by_guardian, rejected)]
+        by_guardian = by_guardian[~by_guardian["record_id"].isin(by_name["record_id"])]
+        if by_name.empty and by_guardian.empty:
+            break
+        settle(pos[by_guardian["record_id"]].to_numpy(), by_guardian["resident_id"].to_numpy(), "matched",
+               "whole name differs: guardian of a linked sibling")  # fmt: skip
+        settle(pos[by_name["record_id"]].to_numpy(), by_name["resident_id"].to_numpy(), "matched",
+               "whole name differs: surname of a sibling")  # fmt: skip
+        family += [by_name, by_guardian]
+    via_pairs = pairs.loc[_pair_mask(pairs, pd.concat(family))]
     cand = pd.concat([cand, found.loc[open_now | several, cand.columns], via_pairs[cand.columns]], ignore_index=True)
     cand = cand.drop_duplicates(["record_id", "resident_id"])
 

@@ -20,6 +20,7 @@ import pandas as pd
 from kodomo_pipeline.linkage.normalize import (
     FULLWIDTH_SPACE,
     address_key,
+    gaiji_blocks,
     is_kana_only,
     kana_key,
     kanji_key,
@@ -170,15 +171,19 @@ def build_link_persons(
         guardian=adults["name_kanji"].map(lambda n: kanji_key(n) if isinstance(n, str) else None),
         guardian_given=adults["name_kanji"].map(lambda n: kanji_key(_given(n)) or None),
     )
-    guardians = pd.concat(
-        [
-            _lists_per_household(adults, column).rename(name)
-            for column, name in (("guardian", "guardian_keys"), ("guardian_given", "guardian_givens"))
-        ],
-        axis=1,
+    # Where an adult's name holds a 外字 placeholder, or a character a cp932 form would write as one, the keys that
+    # block it against a form across the placeholder (model.BLOCKING_RULES, normalize.gaiji_blocks).
+    names = zip(adults["name_kanji"], adults["guardian"], strict=True)
+    adults = adults.assign(guardian_gaiji=[gaiji_blocks(name, key) for name, key in names])
+    adults = adults.explode("guardian_gaiji")
+    columns = (
+        ("guardian", "guardian_keys"),
+        ("guardian_given", "guardian_givens"),
+        ("guardian_gaiji", "guardian_gaiji_keys"),
     )
+    guardians = pd.concat([_lists_per_household(adults, column).rename(name) for column, name in columns], axis=1)
     children = with_keys(children).merge(guardians, left_on="household_id", right_index=True, how="left")
-    for column in ("guardian_keys", "guardian_givens"):
+    for column in ("guardian_keys", "guardian_givens", "guardian_gaiji_keys"):
         children[column] = children[column].map(lambda v: v if isinstance(v, list) else [])
     children["unique_id"] = children["resident_id"]
     former = former_names(con, asof, children) if len(children) else pd.Series(dtype=object)
@@ -200,6 +205,7 @@ def build_link_persons(
             "address_key",
             "guardian_keys",
             "guardian_givens",
+            "guardian_gaiji_keys",
             "status",
             "former_names",
         ]

@@ -30,7 +30,14 @@ from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 
 from kodomo_pipeline.linkage.inputs import with_keys
-from kodomo_pipeline.linkage.normalize import GAIJI, is_foreign_written, kanji_key, phonetic_key, split_name
+from kodomo_pipeline.linkage.normalize import (
+    GAIJI,
+    form_gaiji_blocks,
+    is_foreign_written,
+    kanji_key,
+    phonetic_key,
+    split_name,
+)
 from kodomo_pipeline.linkage.predict import PREDICTIONS, scored_pairs
 
 _log = logging.getLogger(__name__)
@@ -60,6 +67,7 @@ _SCHEMA = pa.schema(
         ("guardian_keys", pa.list_(pa.string())),  # persons: the adults of the child's household
         ("guardian_prefixes", pa.list_(pa.string())),  # persons: their keys' first 1–4 characters (surname test)
         ("guardian_block", pa.list_(pa.string())),  # both: the guardian key(s), exploded for blocking
+        ("guardian_gaiji_block", pa.list_(pa.string())),  # both: guardian keys across a 外字 placeholder
     ]
 )
 
@@ -254,6 +262,13 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         "guardian_keys": guardian_keys,
         "guardian_prefixes": [_prefixes(k) for k in guardian_keys],
         "guardian_block": guardian_keys if persons else [[g] if isinstance(g, str) and g else [] for g in forms],
+        "guardian_gaiji_block": (
+            [list(v) if isinstance(v, list | tuple) else [] for v in frame["guardian_gaiji_keys"]]
+            if persons and "guardian_gaiji_keys" in frame
+            else [[] for _ in range(n)]
+            if persons
+            else [form_gaiji_blocks(g) for g in forms]
+        ),
     }
     # In id order: the database returns rows in no fixed order, and Splink's seeded sampling (u, EM) reads them in
     # the order given — the same data must give the same model.
@@ -491,6 +506,12 @@ BLOCKING_RULES: dict[str, Any] = {
     "given name + birth month": block_on("given_kana", "substr(dob, 1, 6)", "sex"),
     # A school record whose name says nothing (a 通称) and whose birth date slipped: the children of its address.
     "address + sex": block_on("address_key", "sex"),
+    # A kana slip and a birth-date slip where the guardian's name has a 外字 placeholder on one side (〓田誠 / 𠮷田誠 on
+    # a form that writes ＿田誠): the guardian's key with the placeholder's position masked (normalize.gaiji_blocks),
+    # and the birth year (〓田誠 meets every ?田誠: without the year, 135,000 pairs at 1,000,000 residents).
+    "guardian + birth year (外字)": block_on(
+        "guardian_gaiji_block", "sex", "birth_year", arrays_to_explode=["guardian_gaiji_block"]
+    ),
 }
 # Each EM pass estimates the comparisons it does not block on. The second also asks for a household adult as
 # guardian so that it holds few non-matches (same-named children of other towns) for the date to be learnt on.

@@ -75,6 +75,45 @@ def kanji_key(name: str) -> str:
     return re.sub(r"\s", "", _KANJI.normalize(name)).translate(_GAIJI_FORMS)
 
 
+@lru_cache(maxsize=20_000)
+def _outside_jis(char: str) -> bool:
+    """A character a cp932 export writes as a placeholder: outside JIS X 0208 (𠮷, 髙)."""
+    try:
+        char.encode("iso2022_jp")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def gaiji_masks(key: str) -> list[str]:
+    """吉田誠 → 〓田誠, 吉〓誠, 吉田〓: the key with each one character a 外字 placeholder (GAIJI)."""
+    return [key[:i] + GAIJI + key[i + 1 :] for i in range(len(key)) if key[i] != GAIJI]
+
+
+def gaiji_blocks(name: object, key: object) -> list[str]:
+    """Blocking keys of a registry adult's name across a 外字 placeholder, to meet `form_gaiji_blocks` of a form's
+    guardian: P + the key where the registry's export wrote a placeholder (〓田誠), R + the key with the placeholder
+    where the name has a character outside JIS X 0208 (𠮷田誠 → 〓田誠, which a cp932 form writes as ＿田誠)."""
+    if not isinstance(name, str) or not isinstance(key, str) or not key:
+        return []
+    if GAIJI in key:
+        return [] if set(key) == {GAIJI} else [f"P{key}"]
+    chars = [c for c in name if not c.isspace() and not 0xFE00 <= ord(c) <= 0xFE0F and not 0xE0100 <= ord(c) <= 0xE01EF]
+    if len(chars) != len(key):
+        return []  # the key does not follow the name character by character: no position to mask
+    return [f"R{key[:i]}{GAIJI}{key[i + 1 :]}" for i, c in enumerate(chars) if _outside_jis(c)]
+
+
+def form_gaiji_blocks(key: object) -> list[str]:
+    """Blocking keys of a form's guardian to meet `gaiji_blocks`: R + the key where the form has a placeholder
+    (＿田誠), else P + the key with each one character a placeholder (the registry may have written any one)."""
+    if not isinstance(key, str) or not key or set(key) == {GAIJI}:
+        return []
+    if GAIJI in key:
+        return [f"R{key}"]
+    return [f"P{mask}" for mask in gaiji_masks(key)]
+
+
 def is_kana_only(text: str | None) -> bool:
     """ゆうこ / ユウコ / ﾕｳｺ written where the kanji name belongs (a school that did not know the kanji)."""
     return bool(text) and bool(_KANA_ONLY.match(text.replace("ー", "ア")))  # type: ignore[union-attr]
