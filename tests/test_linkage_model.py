@@ -21,7 +21,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import OUTPUT_COLUMNS, Bands, assign_links
-from kodomo_pipeline.linkage.household import foreign_child_by_birth
+from kodomo_pipeline.linkage.household import foreign_children_born_that_day, one_to_one
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
 from kodomo_pipeline.linkage.model import COMPARISONS, LinkageModelResult, score_pairs, splink_objects
 from kodomo_pipeline.linkage.normalize import address_key, kana_key, kanji_key, split_name
@@ -665,6 +665,10 @@ def test_foreign_named_child_born_that_day_is_taken_by_one_unmatched_record_only
     pairs["gamma_surname_kana"], pairs["gamma_sex"] = 0, 1  # names like no one's; same sex
     out = pd.DataFrame({"record_id": records["unique_id"], "feed": "toen", "status": "unmatched", "resident_id": None})
     recs = records.rename(columns={"unique_id": "record_id"})
+
+    def foreign_child_by_birth(some: pd.DataFrame, *frames: pd.DataFrame) -> pd.DataFrame:  # as assign_links takes it
+        return one_to_one(foreign_children_born_that_day(some, *frames))
+
     found = foreign_child_by_birth(pairs.iloc[:2], out, recs, persons)
     assert found[["record_id", "resident_id"]].values.tolist() == [["toen|F:0", "R1"]]
     assert foreign_child_by_birth(pairs.iloc[:4], out, recs, persons).empty, "two records point at one child"

@@ -45,6 +45,7 @@ from kodomo_pipeline.linkage.household import (
     household_candidates,
     households_by_family_name,
     households_by_guardian,
+    one_to_one,
 )
 from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
@@ -446,7 +447,9 @@ def assign_links(
             settle(r_rows[mask], resident[mask], status, reason)
 
     # 3c. A name that points nowhere (a 通称 at school): birth date, sex and household find the child.
-    found = household_candidates(pairs.loc[~_pair_mask(pairs, rejected)])
+    # A copy of millions of pairs only where staff rejected some: the rules below read every pair.
+    unrejected = pairs.loc[~_pair_mask(pairs, rejected)] if len(rejected) else pairs
+    found = household_candidates(unrejected)
     found = found[~fixed[pos[found["record_id"]].to_numpy()]]
     at = pos[found["record_id"]].to_numpy()
     status_now, reason_now = out["status"].to_numpy()[at], out["reason"].to_numpy()[at]
@@ -470,9 +473,8 @@ def assign_links(
     settle(pos[via["record_id"]].to_numpy(), via["resident_id"].to_numpy(), "matched",
            "whole name differs: guardian of a linked sibling")  # fmt: skip
     # … and a 通称 with nothing of the household: the one foreign-named child born that day, of that sex.
-    hypotheses = foreign_children_born_that_day(pairs.loc[~_pair_mask(pairs, rejected)], out, recs, people)
-    alone = ~hypotheses["record_id"].duplicated(keep=False) & ~hypotheses["resident_id"].duplicated(keep=False)
-    lone = hypotheses[alone.to_numpy()]
+    hypotheses = foreign_children_born_that_day(unrejected, out, recs, people)
+    lone = one_to_one(hypotheses)
     lone = lone[~fixed[pos[lone["record_id"]].to_numpy()]]
     # Automatic only where an address was compared (and did not disagree: household.py): on a nursery form, which has
     # none, it was another child for 46 of 202 records at 1,000,000 residents (a foreign child born that day who lives

@@ -150,13 +150,11 @@ def foreign_children_born_that_day(
     return found.reset_index(drop=True)
 
 
-def foreign_child_by_birth(
-    pairs: pd.DataFrame, out: pd.DataFrame, records: pd.DataFrame, persons: pd.DataFrame
-) -> pd.DataFrame:
-    """`foreign_children_born_that_day` where the record has one and the child one record."""
-    found = foreign_children_born_that_day(pairs, out, records, persons)
+def one_to_one(found: pd.DataFrame) -> pd.DataFrame:
+    """The (record, resident) rows whose record and resident each appear once: two records pointing at one child,
+    or one record at two children, decide nothing."""
     alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
-    return found[alone].reset_index(drop=True)
+    return found[alone.to_numpy()].reset_index(drop=True)
 
 
 def _registered_surname_families(
@@ -269,6 +267,4 @@ def households_by_family_name(
     matched = out.loc[out["status"] == "matched", ["feed", "resident_id"]].astype(str)
     feed = status["feed"].reindex(found["record_id"]).astype(str).to_numpy()
     has_own = pd.MultiIndex.from_arrays([feed, found["resident_id"]]).isin(pd.MultiIndex.from_frame(matched))
-    found = found[~has_own]
-    alone = ~found["record_id"].duplicated(keep=False) & ~found["resident_id"].duplicated(keep=False)
-    return found[alone].reset_index(drop=True)
+    return one_to_one(found[~has_own])
