@@ -16,19 +16,10 @@ import pandas as pd
 
 from kodomo_pipeline.config.towns import FeedLayout
 from kodomo_pipeline.generator.presets import Gaiji
+from kodomo_pipeline.linkage.normalize import outside_jis0208
 
 REGISTRY_MARK = "〓"  # 下駄記号, what municipal systems print for a 外字
 NURSERY_MARK = "＿"
-
-
-@cache
-def outside_jis0208(ch: str) -> bool:
-    """True for a character a JIS X 0208 system cannot hold (髙, 﨑, 𠮷 …)."""
-    try:
-        ch.encode("shift_jis")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def has_gaiji(text: object) -> bool:

@@ -76,10 +76,10 @@ def kanji_key(name: str) -> str:
 
 
 @lru_cache(maxsize=20_000)
-def _outside_jis(char: str) -> bool:
-    """A character a cp932 export writes as a placeholder: outside JIS X 0208 (𠮷, 髙)."""
+def outside_jis0208(char: str) -> bool:
+    """A character a JIS X 0208 system cannot hold, so that its cp932 export writes a placeholder (𠮷, 髙, 﨑)."""
     try:
-        char.encode("iso2022_jp")
+        char.encode("shift_jis")
     except UnicodeEncodeError:
         return True
     return False
@@ -101,7 +101,7 @@ def gaiji_blocks(name: object, key: object) -> list[str]:
     chars = [c for c in name if not c.isspace() and not 0xFE00 <= ord(c) <= 0xFE0F and not 0xE0100 <= ord(c) <= 0xE01EF]
     if len(chars) != len(key):
         return []  # the key does not follow the name character by character: no position to mask
-    return [f"R{key[:i]}{GAIJI}{key[i + 1 :]}" for i, c in enumerate(chars) if _outside_jis(c)]
+    return [f"R{key[:i]}{GAIJI}{key[i + 1 :]}" for i, c in enumerate(chars) if outside_jis0208(c)]
 
 
 def form_gaiji_blocks(key: object) -> list[str]:
