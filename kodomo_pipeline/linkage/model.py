@@ -218,6 +218,11 @@ def with_former_names(persons: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([persons[columns], alias[columns]], ignore_index=True)
 
 
+def _lists(values: Any) -> list[list]:
+    """A list column as Python lists, [] where a row has none (missing, NaN)."""
+    return [list(v) if isinstance(v, list | tuple) else [] for v in values]
+
+
 def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
     """One side in the shared schema (the other side's columns stay NULL)."""
     surname_raw, given_raw = _kana_parts(frame["name_kana"])
@@ -226,12 +231,13 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
     n = len(frame)
     address = frame["address_key"] if "address_key" in frame else pd.Series([None] * n, index=frame.index)
     if persons:
-        guardian_keys = [list(v) if isinstance(v, list | tuple) else [] for v in frame["guardian_keys"]]
-        givens = frame["guardian_givens"] if "guardian_givens" in frame else [[]] * n
-        guardian_givens = [list(v) if isinstance(v, list | tuple) else [] for v in givens]
+        guardian_keys = _lists(frame["guardian_keys"])
+        guardian_givens = _lists(frame.get("guardian_givens", [[]] * n))
         guardian_key: pa.Array | list[None] = [None] * n
         guardian_surname: list[str | None] = [None] * n
         guardian_given: list[str | None] = [None] * n
+        guardian_block = guardian_keys
+        gaiji_block = _lists(frame.get("guardian_gaiji_keys", [[]] * n))
     else:
         guardian_keys = [[] for _ in range(n)]
         guardian_givens = [[] for _ in range(n)]
@@ -240,6 +246,8 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         parts = [split_name(g) if isinstance(g, str) else ("", "") for g in frame["guardian_name"]]
         guardian_surname = [kanji_key(sur) or None for sur, _ in parts]
         guardian_given = [kanji_key(given) or None for _, given in parts]
+        guardian_block = [[g] if isinstance(g, str) and g else [] for g in forms]
+        gaiji_block = [form_gaiji_blocks(g) for g in forms]
     columns = {
         "unique_id": _none(frame["unique_id"].astype(str)),
         "surname_kana": _none(frame["surname_kana"]),
@@ -261,14 +269,8 @@ def _common_frame(frame: pd.DataFrame, *, persons: bool) -> pa.Table:
         "guardian_givens": guardian_givens,
         "guardian_keys": guardian_keys,
         "guardian_prefixes": [_prefixes(k) for k in guardian_keys],
-        "guardian_block": guardian_keys if persons else [[g] if isinstance(g, str) and g else [] for g in forms],
-        "guardian_gaiji_block": (
-            [list(v) if isinstance(v, list | tuple) else [] for v in frame["guardian_gaiji_keys"]]
-            if persons and "guardian_gaiji_keys" in frame
-            else [[] for _ in range(n)]
-            if persons
-            else [form_gaiji_blocks(g) for g in forms]
-        ),
+        "guardian_block": guardian_block,
+        "guardian_gaiji_block": gaiji_block,
     }
     # In id order: the database returns rows in no fixed order, and Splink's seeded sampling (u, EM) reads them in
     # the order given — the same data must give the same model.
