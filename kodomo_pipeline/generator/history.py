@@ -290,7 +290,7 @@ def generate_history(
     `key` is the town's pseudonymisation key (`privacy.services.pseudonym.load_key`): taio_kekka's alert IDs are
     what the pipeline computes with it. Planted contract defects are off by default (defect_rate 0) so every
     month's file holds every fact; with a rate, each month has its own defective rows. `noise` names a preset of
-    noise_presets.yaml (clean, default, hard).
+    noise_presets.yaml.
     """
     if key is None:
         raise ValueError("the town's pseudonymisation key is needed to write taio_kekka alert IDs")

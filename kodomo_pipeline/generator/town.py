@@ -123,7 +123,7 @@ def generate_town(
 ) -> GenerationSummary:
     """Write every feed of `town` as of `asof` to out_dir and the ground truth to truth_dir.
 
-    `noise` names a preset of noise_presets.yaml (clean, default, hard): how often each identity case occurs.
+    `noise` names a preset of noise_presets.yaml: how often each identity case occurs.
     """
     if not ASOF_MIN <= asof <= ASOF_MAX:
         raise ValueError(f"as-of date must be between {ASOF_MIN} and {ASOF_MAX}")
