@@ -21,7 +21,7 @@ from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import Bands, assign_links
-from kodomo_pipeline.linkage.household import birth_within_slip
+from kodomo_pipeline.linkage.household import birth_within_slip, outside_town
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
 from kodomo_pipeline.linkage.model import (
     GUARDIAN_SAME,
@@ -32,7 +32,7 @@ from kodomo_pipeline.linkage.model import (
     _in_list,
     score_pairs,
 )
-from kodomo_pipeline.linkage.normalize import GAIJI, kanji_key
+from kodomo_pipeline.linkage.normalize import GAIJI, address_key, kanji_key
 from kodomo_pipeline.storage.town_db import open_town_db
 
 ASOF = dt.date(2026, 11, 26)
@@ -90,6 +90,12 @@ REGISTRY = [
     ("H100000039", "HH10000016", "SHARMA　DIYA", "シャルマ　ディヤ", dt.date(2022, 3, 3), "女", "子"),
     ("H100000040", "HH10000017", "GURUNG　MAYA", "グルン　マヤ", dt.date(1989, 10, 10), "女", "世帯主"),
     ("H100000041", "HH10000017", "GURUNG　SUMAN", "グルン　スマン", dt.date(2020, 7, 7), "男", "子"),
+    # A 通称 family in a flat (the registry writes the building, the school leaves it out); another foreign family has a
+    # boy born the same day.
+    ("H100000042", "HH10000018", "KHUONG　XUANMAI", "クオン　スアンマイ", dt.date(1988, 8, 8), "女", "世帯主"),
+    ("H100000043", "HH10000018", "KHUONG　BAOLONG", "クオン　バオロン", dt.date(2016, 5, 20), "男", "子"),
+    ("H100000044", "HH10000019", "PHUNGQUOC　HIEU", "フンクオック　ヒエウ", dt.date(1985, 5, 5), "男", "世帯主"),
+    ("H100000045", "HH10000019", "PHUNGQUOC　NGHIA", "フンクオック　ギア", dt.date(2016, 5, 20), "男", "子"),
 ]  # fmt: skip
 # Names in the earlier snapshot (before the mother's divorce) and in a snapshot extracted after T (remarriage).
 EARLIER_NAMES = {
@@ -122,6 +128,9 @@ RECORDS = [
     # SANTOS SOFIA under a 通称 at the family's address, her birth date a day off: only the address is left.
     ("99200016", "早乙女　凛", "さおとめ りん", dt.date(2021, 4, 5), "女", "早乙女　璃子", 9109),
     ("99200017", "森田　翼", "もりた つばさ", dt.date(2015, 3, 12), "男", "森田　由紀", 9114),  # OLIVEIRA RAFAEL
+    # Another town's namesake born the same day, whose mother shares the given name of the child's father.
+    ("99200018", "桐生　陽菜", "きりゅう ひな", dt.date(2015, 6, 1), "女", "佐伯　健一", None),
+    ("99200019", "松井　翔太", "まつい しょうた", dt.date(2016, 5, 20), "男", "松井　花", 9118),  # the flat left out
 ]  # fmt: skip
 # Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
 NURSERY = [
@@ -149,8 +158,11 @@ NURSERY = [
 ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH10000004": 9104, "HH10000005": 9105,
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
              "HH10000011": 9111, "HH10000012": 9112, "HH10000013": 9113, "HH10000014": 9114,
-             "HH10000015": 9115, "HH10000016": 9116, "HH10000017": 9117}  # fmt: skip
+             "HH10000015": 9115, "HH10000016": 9116, "HH10000017": 9117, "HH10000018": 9118,
+             "HH10000019": 9119}  # fmt: skip
+BUILDINGS = {"HH10000018": "　コーポ青葉１０２"}  # as the registry writes a flat after the lot
 OUTSIDER_ADDRESS = "埼玉県比企郡吉見町大字久保田1234番地"
+OUTSIDERS = ("99200009", "99200018")  # school records of children of another town (OUTSIDER_ADDRESS)
 TRUTH = {  # record → the resident it must be matched to (None: never matched)
     "99200001": "H100000002",
     "99200002": "H100000004",
@@ -195,7 +207,8 @@ def _snapshot(con: duckdb.DuckDBPyConnection, sha: str, extract: dt.date, names:
         row = {
             "resident_id": rid, "household_id": household, "name_kanji": kanji, "name_kana": kana,
             "birth_date": born, "sex": sex, "relationship": relationship,
-            "address": ADDRESS.format(ADDRESSES[household]), "resident_since": born, "status": "住民",
+            "address": ADDRESS.format(ADDRESSES[household]) + BUILDINGS.get(household, ""),
+            "resident_since": born, "status": "住民",
             "_sha256": sha, "_row": 900_000 + i, "_file": "handmade",
         }  # fmt: skip
         if like is not None and rid in FORMER_SURNAME:
@@ -219,7 +232,7 @@ def _records() -> pd.DataFrame:
         {
             "feed": "gakko_meibo", "source_key": key, "name_kanji": kanji, "name_kana": kana.replace(" ", "　"),
             "birth_date": born, "sex": sex, "guardian_name": guardian,
-            "address": ADDRESS.format(number) if number else OUTSIDER_ADDRESS if key == "99200009" else None,
+            "address": ADDRESS.format(number) if number else OUTSIDER_ADDRESS if key in OUTSIDERS else None,
             "_file": "handmade", "_sha256": "", "_row": 0,
         }
         for key, kanji, kana, born, sex, guardian, number in RECORDS
@@ -397,6 +410,33 @@ def test_same_name_same_birthday_outsider_stays_unmatched(linked: Linked) -> Non
     assert row["reason"] == "household disagrees: guardian and address"
 
 
+def test_a_namesake_of_another_town_is_never_matched_on_a_guardian_given_name(linked: Linked) -> None:
+    """Same name and birth date, and the guardian's given name is a household adult's: the address in another town
+    leaves it to a person (the model alone scored it in the match band)."""
+    row = _row(linked, "99200018")
+    assert row["status"] == "review", f"reason {row['reason']}"
+    assert row["reason"] == "address outside the town"
+    assert _row(linked, "99200001")["reason"] != "address outside the town"  # a school that writes the town's name
+
+
+@pytest.mark.parametrize(
+    ("address", "outside"),
+    [
+        ("埼玉県比企郡川島町大字中山9101番地", False),
+        ("中山9101", False),  # a school that leaves the town's name out
+        ("川島町中山九一〇一番地", False),
+        ("埼玉県比企郡吉見町大字久保田1234番地", True),
+        ("吉見町久保田1234", True),
+        (None, False),  # no address: nothing says where the child lives
+    ],
+)
+def test_an_address_outside_the_town_names_area_unknown_to_the_registry(address: str | None, outside: bool) -> None:
+    registry = [ADDRESS.format(1), "埼玉県比企郡川島町大字表12番地"]
+    persons = pd.DataFrame({"address_key": [address_key(a) for a in registry]})
+    records = pd.DataFrame({"record_id": ["r"], "address_key": [address_key(address) if address else None]})
+    assert outside_town(records, persons)["r"] == outside
+
+
 def test_splink_charts_are_offline_and_parameter_charts_hold_no_record(linked: Linked) -> None:
     written = linked.result.charts
     expected = {"match_weights", "m_u_parameters", "tf_surname_kana", "tf_given_kana", "comparison_viewer"}
@@ -419,6 +459,13 @@ def test_alias_at_school_links_by_birth_date_sex_and_address(linked: Linked) -> 
     pair = _pair(linked, "99200011", "H100000019")
     levels = int(pair["gamma_surname_kana"].iloc[0]), int(pair["gamma_given_kana"].iloc[0])
     assert max(levels) < KANA_ONE_OFF, f"name levels {levels}: the name should not carry this match"
+
+
+def test_alias_at_school_links_by_the_lot_where_the_school_leaves_the_building_out(linked: Linked) -> None:
+    """Another foreign boy was born that day: only the address tells, and the school wrote it without the flat."""
+    row = _row(linked, "99200019")
+    assert (row["status"], row["reason"]) == ("matched", "whole name differs: household confirms")
+    assert row["resident_id"] == "H100000043"
 
 
 def test_alias_at_school_with_a_birth_date_slip_links_by_the_address(linked: Linked) -> None:

@@ -23,7 +23,7 @@ from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
 from kodomo_pipeline.linkage.assign import OUTPUT_COLUMNS, Bands, assign_links
 from kodomo_pipeline.linkage.household import foreign_children_born_that_day, one_to_one
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records
-from kodomo_pipeline.linkage.model import COMPARISONS, LinkageModelResult, score_pairs, splink_objects
+from kodomo_pipeline.linkage.model import ADDRESS_SAME, COMPARISONS, LinkageModelResult, score_pairs, splink_objects
 from kodomo_pipeline.linkage.normalize import address_key, kana_key, kanji_key, split_name
 from kodomo_pipeline.storage.town_db import open_town_db
 
@@ -549,7 +549,7 @@ def test_household_evidence_guards() -> None:
     pairs.loc[0, "gamma_surname_kana"] = 0  # surname differs, guardian a household adult: matched
     pairs.loc[1, ["gamma_surname_kana", "gamma_guardian"]] = [0, -1]  # surname differs, nothing else: review
     pairs.loc[2, ["gamma_guardian", "gamma_address"]] = [-1, 1]  # no guardian, address only in the 大字: review
-    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, 3]  # guardian not of the household, same address: matched
+    pairs.loc[3, ["gamma_guardian", "gamma_address"]] = [1, ADDRESS_SAME]  # guardian not of the household: matched
     pairs.loc[4, ["gamma_guardian", "gamma_address"]] = [0, 0]  # another family elsewhere: unmatched
     pairs.loc[5, "gamma_guardian"] = 1  # guardian not of the household, no address: unmatched
     got = assign_links(pairs, records, persons, BANDS).set_index("record_id")

@@ -82,6 +82,10 @@ def test_different_lots_stay_different() -> None:
 
 def test_county_without_prefecture_and_banchi_no() -> None:
     assert address_key("比企郡川島町大字中山475番地の6") == address_key("埼玉県比企郡川島町中山475-6")
+    # A building after a lot without 号: the registry's 番地　and the school's space are one separator.
+    assert address_key("埼玉県比企郡川島町大字中山４７５番地　コーポ青葉１０２") == address_key(
+        "川島町中山475 コーポ青葉102"
+    )
     assert kanji_key("栁田") == kanji_key("柳田")
 
 

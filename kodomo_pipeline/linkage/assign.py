@@ -19,15 +19,17 @@ did not change, then the model's best candidate, held back by three guards:
   kana off (a nursery form typed in a hurry: a kana typo and a birth-date slip together), or the guardian's given
   name is a household adult's with the child's given name exact and the birth date at most a slip (a surname changed
   at school first); twins too, on the twin the given name designates;
-- a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one
-  registry child was born that day, of that sex, in the record's household (its exact address, where a birth-date
+- a record whose name points nowhere (a 通称, a name typed beyond recognition) is matched when exactly one registry
+  child was born that day, of that sex, in the record's household (its address, the building aside, where a birth-date
   slip will do too, or its guardian as a household adult); two such children (same-sex twins) go to review; with
-  nothing of the household on the record (a nursery form under a 通称), when of the registry children born that day,
-  of that sex, the record's name is like none and one is registered under a foreign-written name, without another
-  record in the feed (household.py); a family writes its 通称 surname for every child, so a record under the surname of
-  a sibling's linked record finds the child there by sex and birth date (a slip will do), and a record with one such
+  nothing of the household on the record (a nursery form under a 通称), when of the registry children born that day, of
+  that sex, the record's name is like none and one is registered under a foreign-written name, without another record
+  in the feed (household.py); a family writes its 通称 surname for every child, so a record under the surname of a
+  sibling's linked record finds the child there by sex and birth date (a slip will do), and a record with one such
   foreign-named candidate is matched to it where another open record of that surname has a candidate (another child)
-  in the same household.
+  in the same household;
+- a record whose address names an area where no registry child lives (another town) is never matched automatically:
+  a person confirms it.
 
 Not Splink's `cluster_using_single_best_links`: it keeps clusters free of duplicates per dataset, but one
 resident legitimately carries several records here, and it knows neither twins, decisions nor last night's links.
@@ -46,6 +48,7 @@ from kodomo_pipeline.linkage.household import (
     households_by_family_name,
     households_by_guardian,
     one_to_one,
+    outside_town,
 )
 from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
@@ -80,6 +83,7 @@ HOUSEHOLD_NO_ADDRESS = "household disagrees: guardian, no address"
 RIVAL_MARGIN_BITS = 6.64
 WHOLE_NAME = "whole name differs"
 LONE_REVIEW = f"{WHOLE_NAME}: the one foreign-named child born that day, no address to confirm"
+OUTSIDE_TOWN = "address outside the town"
 # Rounds of linking siblings through one another (a family's 通称 surname or guardian): each round's links can lead to
 # the next child; a family rarely has more than three children at the nursery and school.
 FAMILY_ROUNDS = 3
@@ -256,7 +260,8 @@ def assign_links(
     'whole name differs: household confirms', 'whole name differs: several children of the household',
     'whole name differs: guardian of a linked sibling', 'whole name differs: surname of a sibling',
     'whole name differs: the one foreign-named child born that day',
-    'whole name differs: the one foreign-named child born that day, no address to confirm' (review),
+    'whole name differs: the one foreign-named child born that day, no address to confirm',
+    'address outside the town' (review),
     'best candidate below review band', 'no candidate';
     '(a rejected candidate skipped)' is appended when a rejection changed the outcome's candidates.
     A review row's resident_id is its best candidate (spec/outputs.md), for staff to confirm.
@@ -272,7 +277,7 @@ def assign_links(
         raise ValueError("records must have one row per unique_id")
     people = persons.assign(resident_id=persons["resident_id"].astype(str))
     for frame in (recs, people):
-        for column in ("given_kanji", "surname_kana"):  # nursery-only records: the kana decides; hand-built inputs
+        for column in ("given_kanji", "surname_kana", "address_key"):  # nursery-only records; hand-built inputs
             if column not in frame:
                 frame[column] = None
     twin_of = _twin_keys(people)
@@ -521,6 +526,12 @@ def assign_links(
         bad = idx[~ok]
         out.loc[bad, "status"] = "review"
         out.loc[bad, "reason"] = "twin guard"
+    # … and a record whose address lies outside the town is a person's decision: a same-named child of another town,
+    # born the same day, whose guardian shares a household adult's given name, scores in the match band.
+    auto = (out["status"] == "matched").to_numpy() & (out["reason"] != "decision: accepted").to_numpy()
+    elsewhere = auto & out["record_id"].map(outside_town(recs, people)).to_numpy(dtype=bool)
+    out.loc[elsewhere, "status"] = "review"
+    out.loc[elsewhere, "reason"] = OUTSIDE_TOWN
 
     # Score and explanation of the pair each row reports on.
     has = chosen.notna().to_numpy()

@@ -1,12 +1,11 @@
 """Records whose whole name says nothing: the child found by birth date, sex and household instead.
 
-A foreign child enrolled under a Japanese 通称 (the registry export holds only the legal name), a name typed
-beyond recognition: the name comparisons weigh against every candidate. What is left identifies the child
-all the same when it points at one household: born that very day, of that sex, and either living at the
-record's exact address (there a birth date with a typing slip too) or with the record's guardian as an adult of
-the household. Another child of that
-household born the same day is a twin, so such a record is a person's decision when two fit (same-sex
-twins), and an automatic match only when exactly one does.
+A foreign child enrolled under a Japanese 通称 (the registry export holds only the legal name), a name typed beyond
+recognition: the name comparisons weigh against every candidate. What is left identifies the child all the same when
+it points at one household: born that very day, of that sex, and either living at the record's address, the building
+left aside (there a birth date with a typing slip too) or with the record's guardian as an adult of the household.
+Another child of that household born the same day is a twin, so such a record is a person's decision when two fit
+(same-sex twins), and an automatic match only when exactly one does.
 
 A nursery form holds no address, and a family known by its 通称 writes the 通称 for the guardian too: then nothing
 of the household is left. What is left is who the registry says the child could be: the one registry child born
@@ -24,14 +23,29 @@ import pandas as pd
 
 from kodomo_pipeline.linkage.model import (
     ADDRESS_ELSE,
-    ADDRESS_SAME,
+    ADDRESS_LOT,
     DOB_SAME,
     DOB_SLIP,
     GUARDIAN_SAME,
     KANA_ONE_OFF,
     SEX_SAME,
+    address_area,
 )
 from kodomo_pipeline.linkage.normalize import is_foreign_written
+
+
+def outside_town(records: pd.DataFrame, persons: pd.DataFrame) -> pd.Series:
+    """Per record id: whether its address names an area (大字 or 丁目 area) where no registry child lives.
+
+    That is a home in another town: an outsider attending the town's school, or a family that moved away. A school
+    that leaves the town's name out still names a known area: an area counts as known when it ends a registry
+    child's area (中山 of 川島町中山). A record without an address is not outside.
+    """
+    areas = address_area(persons["address_key"].dropna()).dropna().unique()
+    known = {area[start:] for area in areas for start in range(len(area))}
+    record_areas = address_area(records["address_key"].astype(object))
+    outside = record_areas.notna() & ~record_areas.isin(known)
+    return pd.Series(outside.to_numpy(), index=records["record_id"].to_numpy())
 
 
 def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -40,11 +54,11 @@ def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     address, guardian = pairs["gamma_address"].to_numpy(), pairs["gamma_guardian"].to_numpy()
     # The guardian counts only where the address does not disagree: a same-named child of another town born the same
     # day, whose guardian shares a household adult's name, must not be taken for the child.
-    # At the exact address, a birth date with a typing slip will do too: a brother or sister of the same sex is born
-    # months apart, not a day or a swapped day and month.
+    # At the address (its lot: one system leaves the building out), a birth date with a typing slip will do too: a
+    # brother or sister of the same sex is born months apart, not a day or a swapped day and month.
     born = pairs["gamma_birth_date"].to_numpy()
     fits = (pairs["gamma_sex"].to_numpy() == SEX_SAME) & (
-        ((address == ADDRESS_SAME) & (born >= DOB_SLIP))
+        ((address >= ADDRESS_LOT) & (born >= DOB_SLIP))
         | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
     )
     found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})

@@ -181,6 +181,7 @@ _DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[ー−－‐―]")
 _CHOME = re.compile(r"(\d+)(?:丁目|番地の?|番の?|の)")  # 475番地の6 = 475-6
 _GO = re.compile(r"(\d+)号")
 _DASHES = re.compile(r"-+")
+_DASH_BEFORE_NAME = re.compile(r"(?<=\d)-(?=\D)")
 
 
 @lru_cache(maxsize=200_000)
@@ -192,5 +193,6 @@ def address_key(address: str) -> str:
     text = _ADDRESS_PREFIX.sub("", text)
     text = text.replace("大字", "").replace("字", "")
     text = _GO.sub(r"\1", _CHOME.sub(r"\1-", text))
-    text = _DASHES.sub("-", re.sub(r"\s", "", text)).rstrip("-")
+    # 1725番地　メゾン青葉 → 1725-メゾン青葉 above; the dash before a building name is no part of the lot.
+    text = _DASH_BEFORE_NAME.sub("", _DASHES.sub("-", re.sub(r"\s", "", text))).rstrip("-")
     return text
