@@ -104,8 +104,21 @@ def test_another_child_born_that_day_of_the_other_sex_and_initial_is_not_scored(
         ("山田　誠", "＿田　誠", False),  # 山 is in JIS X 0208: no form writes a placeholder for it
         ("𠮷田　誠", "＿田　修", False),
         ("〓〓　〓", "吉田　誠", False),  # placeholders alone prove nothing
+        ("〓〓　遥", "高崎　遥", True),  # 髙﨑: two characters outside JIS X 0208 side by side
+        ("髙﨑　遥", "＿＿　遥", True),
+        ("髙﨑　遥", "＿崎　遥", True),
     ],
-    ids=["utf8 registry", "cp932 registry", "髙", "jis character", "other given name", "placeholders only"],
+    ids=[
+        "utf8 registry",
+        "cp932 registry",
+        "髙",
+        "jis character",
+        "other given name",
+        "placeholders only",
+        "two placeholders in the registry",
+        "two placeholders on the form",
+        "one of two on the form",
+    ],
 )
 def test_guardian_keys_meet_across_a_gaiji_placeholder(registry: str, form: str, meet: bool) -> None:
     blocks = set(gaiji_blocks(registry, kanji_key(registry)))

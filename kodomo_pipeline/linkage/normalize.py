@@ -86,14 +86,18 @@ def outside_jis0208(char: str) -> bool:
 
 
 def gaiji_masks(key: str) -> list[str]:
-    """吉田誠 → 〓田誠, 吉〓誠, 吉田〓: the key with each one character a 外字 placeholder (GAIJI)."""
-    return [key[:i] + GAIJI + key[i + 1 :] for i in range(len(key)) if key[i] != GAIJI]
+    """吉田誠 → 〓田誠, 吉〓誠, 吉田〓, 〓〓誠, 吉〓〓: the key with each one character, and each two neighbours, a 外字
+    placeholder (GAIJI): 髙﨑 is two characters outside JIS X 0208 side by side."""
+    one = [key[:i] + GAIJI + key[i + 1 :] for i in range(len(key)) if key[i] != GAIJI]
+    two = [key[:i] + GAIJI * 2 + key[i + 2 :] for i in range(len(key) - 1) if GAIJI not in key[i : i + 2]]
+    return one + two
 
 
 def gaiji_blocks(name: object, key: object) -> list[str]:
     """Blocking keys of a registry adult's name across a 外字 placeholder, to meet `form_gaiji_blocks` of a form's
     guardian: P + the key where the registry's export wrote a placeholder (〓田誠), R + the key with the placeholder
-    where the name has a character outside JIS X 0208 (𠮷田誠 → 〓田誠, which a cp932 form writes as ＿田誠)."""
+    where the name has a character outside JIS X 0208 (𠮷田誠 → 〓田誠, which a cp932 form writes as ＿田誠), one at a
+    time and all at once (髙﨑遥 → 〓崎遥, 高〓遥, 〓〓遥)."""
     if not isinstance(name, str) or not isinstance(key, str) or not key:
         return []
     if GAIJI in key:
@@ -101,12 +105,15 @@ def gaiji_blocks(name: object, key: object) -> list[str]:
     chars = [c for c in name if not c.isspace() and not 0xFE00 <= ord(c) <= 0xFE0F and not 0xE0100 <= ord(c) <= 0xE01EF]
     if len(chars) != len(key):
         return []  # the key does not follow the name character by character: no position to mask
-    return [f"R{key[:i]}{GAIJI}{key[i + 1 :]}" for i, c in enumerate(chars) if outside_jis0208(c)]
+    outside = [i for i, c in enumerate(chars) if outside_jis0208(c)]
+    every = "".join(GAIJI if i in outside else k for i, k in enumerate(key))  # a form writes ＿ for each of them
+    return sorted({f"R{key[:i]}{GAIJI}{key[i + 1 :]}" for i in outside} | ({f"R{every}"} if outside else set()))
 
 
 def form_gaiji_blocks(key: object) -> list[str]:
     """Blocking keys of a form's guardian to meet `gaiji_blocks`: R + the key where the form has a placeholder
-    (＿田誠), else P + the key with each one character a placeholder (the registry may have written any one)."""
+    (＿田誠), else P + the key with each one character, or two neighbours, a placeholder (the registry may have
+    written any)."""
     if not isinstance(key, str) or not key or set(key) == {GAIJI}:
         return []
     if GAIJI in key:
