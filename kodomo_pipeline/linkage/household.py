@@ -57,9 +57,16 @@ def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     # At the address (its lot: one system leaves the building out), a birth date with a typing slip will do too: a
     # brother or sister of the same sex is born months apart, not a day or a swapped day and month.
     born = pairs["gamma_birth_date"].to_numpy()
-    fits = (pairs["gamma_sex"].to_numpy() == SEX_SAME) & (
-        ((address >= ADDRESS_LOT) & (born >= DOB_SLIP))
-        | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
+    # The whole name: a record under the household's own surname with another given name, born that day, is a twin
+    # whose registry row is missing (quarantined, not yet registered), never the registered twin.
+    whole_name = pairs["gamma_surname_kana"].to_numpy() < KANA_ONE_OFF
+    fits = (
+        whole_name
+        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
+        & (
+            ((address >= ADDRESS_LOT) & (born >= DOB_SLIP))
+            | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
+        )
     )
     found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})
     found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])
