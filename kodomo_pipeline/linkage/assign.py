@@ -131,6 +131,11 @@ def _household_confirms(pairs: pd.DataFrame) -> np.ndarray:
     return (address != ADDRESS_ELSE) & (by_full_name | by_given_name)
 
 
+def _automatic(out: pd.DataFrame) -> np.ndarray:
+    """Rows matched by a rule or the model, not by a person."""
+    return (out["status"] == "matched").to_numpy() & (out["reason"] != "decision: accepted").to_numpy()
+
+
 def _pair_mask(pairs: pd.DataFrame, wanted: pd.DataFrame) -> np.ndarray:
     """Rows of `pairs` whose (record_id, resident_id) is in `wanted` (a few rows: decisions)."""
     mask = np.zeros(len(pairs), dtype=bool)
@@ -514,7 +519,7 @@ def assign_links(
     cand = cand.drop_duplicates(["record_id", "resident_id"])
 
     # 4. Safety net over every path but a human decision: a record on a twin must carry that twin's given name.
-    auto = (out["status"] == "matched").to_numpy() & (out["reason"] != "decision: accepted").to_numpy()
+    auto = _automatic(out)
     on_twin = auto & out["resident_id"].map(twin_of).notna().to_numpy()
     if on_twin.any():
         idx = np.flatnonzero(on_twin)
@@ -528,7 +533,7 @@ def assign_links(
         out.loc[bad, "reason"] = "twin guard"
     # … and a record whose address lies outside the town is a person's decision: a same-named child of another town,
     # born the same day, whose guardian shares a household adult's given name, scores in the match band.
-    auto = (out["status"] == "matched").to_numpy() & (out["reason"] != "decision: accepted").to_numpy()
+    auto = _automatic(out)
     elsewhere = auto & out["record_id"].map(outside_town(recs, people)).to_numpy(dtype=bool)
     out.loc[elsewhere, "status"] = "review"
     out.loc[elsewhere, "reason"] = OUTSIDE_TOWN
