@@ -99,6 +99,9 @@ REGISTRY = [
     # Twin daughters, one of them not in the registry export (her row is in quarantine).
     ("H100000046", "HH10000020", "矢吹　和也", "ヤブキ　カズヤ", dt.date(1984, 1, 20), "男", "世帯主"),
     ("H100000047", "HH10000020", "矢吹　彩花", "ヤブキ　アヤカ", dt.date(2017, 9, 24), "女", "子"),
+    # A foreign boy whose school spells his given name the Portuguese way (ジョゼ; registered in katakana as ホセ).
+    ("H100000048", "HH10000021", "シルバ　マルコス", "シルバ　マルコス", dt.date(1983, 3, 3), "男", "世帯主"),
+    ("H100000049", "HH10000021", "シルバ　ホセ", "シルバ　ホセ", dt.date(2016, 3, 3), "男", "子"),
 ]  # fmt: skip
 # Names in the earlier snapshot (before the mother's divorce) and in a snapshot extracted after T (remarriage).
 EARLIER_NAMES = {
@@ -135,6 +138,7 @@ RECORDS = [
     ("99200018", "桐生　陽菜", "きりゅう ひな", dt.date(2015, 6, 1), "女", "佐伯　健一", None),
     ("99200019", "松井　翔太", "まつい しょうた", dt.date(2016, 5, 20), "男", "松井　花", 9118),  # the flat left out
     ("99200020", "矢吹　ひなた", "やぶき ひなた", dt.date(2017, 9, 24), "女", "矢吹　和也", 9120),  # the other twin
+    ("99200021", "シルバ　ジョゼ", "しるば じょぜ", dt.date(2016, 3, 3), "男", "シルバ　マルコス", 9121),
 ]  # fmt: skip
 # Nursery records (no kanji name, no address): the SANTOS family's younger child under the family's 通称.
 NURSERY = [
@@ -163,7 +167,7 @@ ADDRESSES = {"HH10000001": 9101, "HH10000002": 9102, "HH10000003": 9103, "HH1000
              "HH10000006": 9106, "HH10000007": 9107, "HH10000008": 9108, "HH10000009": 9109, "HH10000010": 9110,
              "HH10000011": 9111, "HH10000012": 9112, "HH10000013": 9113, "HH10000014": 9114,
              "HH10000015": 9115, "HH10000016": 9116, "HH10000017": 9117, "HH10000018": 9118,
-             "HH10000019": 9119, "HH10000020": 9120}  # fmt: skip
+             "HH10000019": 9119, "HH10000020": 9120, "HH10000021": 9121}  # fmt: skip
 BUILDINGS = {"HH10000018": "　コーポ青葉１０２"}  # as the registry writes a flat after the lot
 OUTSIDER_ADDRESS = "埼玉県比企郡吉見町大字久保田1234番地"
 OUTSIDERS = ("99200009", "99200018")  # school records of children of another town (OUTSIDER_ADDRESS)
@@ -477,6 +481,13 @@ def test_a_twin_whose_registry_row_is_missing_is_not_taken_for_the_other(linked:
     given name differs, and that is what tells twins apart."""
     row = _row(linked, "99200020")
     assert row["status"] != "matched", f"reason {row['reason']}"
+
+
+def test_a_foreign_given_name_spelled_another_way_links_by_the_household(linked: Linked) -> None:
+    """Under the family's surname, with another spelling of the given name: a foreign child, not a missing twin."""
+    row = _row(linked, "99200021")
+    assert (row["status"], row["reason"]) == ("matched", "whole name differs: household confirms")
+    assert row["resident_id"] == "H100000049"
 
 
 def test_alias_at_school_with_a_birth_date_slip_links_by_the_address(linked: Linked) -> None:

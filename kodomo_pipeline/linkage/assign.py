@@ -459,7 +459,7 @@ def assign_links(
     # 3c. A name that points nowhere (a 通称 at school): birth date, sex and household find the child.
     # A copy of millions of pairs only where staff rejected some: the rules below read every pair.
     unrejected = pairs.loc[~_pair_mask(pairs, rejected)] if len(rejected) else pairs
-    found = household_candidates(unrejected)
+    found = household_candidates(unrejected, people)
     found = found[~fixed[pos[found["record_id"]].to_numpy()]]
     at = pos[found["record_id"]].to_numpy()
     status_now, reason_now = out["status"].to_numpy()[at], out["reason"].to_numpy()[at]

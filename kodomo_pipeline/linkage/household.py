@@ -48,7 +48,16 @@ def outside_town(records: pd.DataFrame, persons: pd.DataFrame) -> pd.Series:
     return pd.Series(outside.to_numpy(), index=records["record_id"].to_numpy())
 
 
-def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
+def foreign_named(persons: pd.DataFrame, among: pd.Series) -> pd.Series:
+    """The residents of `among` whom the registry holds under a foreign-written name (katakana or romaji)."""
+    if "name_kanji" not in persons:
+        return pd.Series(dtype=str)  # hand-built inputs without names
+    some = persons.loc[persons["resident_id"].astype(str).isin(among.astype(str)).to_numpy()]
+    foreign = some["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool)
+    return some.loc[foreign, "resident_id"].astype(str)
+
+
+def household_candidates(pairs: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
     """Per record, the best-weighted pair the household identifies (the pair's own columns) and `fits`: how many
     residents fit the record (1 = unique)."""
     address, guardian = pairs["gamma_address"].to_numpy(), pairs["gamma_guardian"].to_numpy()
@@ -57,18 +66,17 @@ def household_candidates(pairs: pd.DataFrame) -> pd.DataFrame:
     # At the address (its lot: one system leaves the building out), a birth date with a typing slip will do too: a
     # brother or sister of the same sex is born months apart, not a day or a swapped day and month.
     born = pairs["gamma_birth_date"].to_numpy()
-    # The whole name: a record under the household's own surname with another given name, born that day, is a twin
-    # whose registry row is missing (quarantined, not yet registered), never the registered twin.
-    whole_name = pairs["gamma_surname_kana"].to_numpy() < KANA_ONE_OFF
-    fits = (
-        whole_name
-        & (pairs["gamma_sex"].to_numpy() == SEX_SAME)
-        & (
-            ((address >= ADDRESS_LOT) & (born >= DOB_SLIP))
-            | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
-        )
+    fits = (pairs["gamma_sex"].to_numpy() == SEX_SAME) & (
+        ((address >= ADDRESS_LOT) & (born >= DOB_SLIP))
+        | ((born == DOB_SAME) & (guardian == GUARDIAN_SAME) & (address != ADDRESS_ELSE))
     )
     found = pairs.loc[fits].astype({"record_id": str, "resident_id": str})
+    # The whole name: a record under the household's own surname with another given name, born that day, is a twin
+    # whose registry row is missing (quarantined, not yet registered), never the registered twin. Not so for a
+    # foreign-named child, whose given name a school spells its own way (ジョゼ for JOSE, registered ホセ).
+    surname_differs = found["gamma_surname_kana"].to_numpy() < KANA_ONE_OFF
+    foreign = found["resident_id"].isin(foreign_named(persons, found["resident_id"])).to_numpy()
+    found = found.loc[surname_differs | foreign]
     found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])
     found["fits"] = found.groupby("record_id")["resident_id"].transform("size")
     return found.drop_duplicates("record_id").reset_index(drop=True)
@@ -149,11 +157,7 @@ def foreign_children_born_that_day(
     alike = (same_day["gamma_surname_kana"].to_numpy() >= KANA_ONE_OFF) | (
         same_day["gamma_given_kana"].to_numpy() >= KANA_ONE_OFF
     )
-    born = persons.loc[persons["resident_id"].astype(str).isin(same_day["resident_id"]).to_numpy()]
-    foreign = born.loc[
-        born["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool),
-        "resident_id",
-    ].astype(str)
+    foreign = foreign_named(persons, same_day["resident_id"])
     found = same_day.loc[
         ~same_day["record_id"].isin(same_day.loc[alike, "record_id"]).to_numpy()
         & same_day["resident_id"].isin(foreign).to_numpy()
