@@ -16,6 +16,7 @@ from kodomo_pipeline.cli import main
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.exports.csvfile import write_contract_csv
 from kodomo_pipeline.generator import generate_town
+from kodomo_pipeline.linkage.review import REASON_JA
 from tests.conftest import generated_data_root
 
 pytestmark = pytest.mark.slow
@@ -157,6 +158,7 @@ def test_review_page_has_evidence_and_the_audit_sample(root: Path) -> None:
     assert without == 0, "a review row without its candidate as resident_id"
     audited = min(town.linkage.audit_sample, matched)
     assert audited > 0 and "抜き取り確認" in html and "項目ごとの根拠" in html
+    assert any(words in html for words in REASON_JA.values()), "no reason in the staff's words on the page"
     template = pd.read_csv(out / f"meiyose_kekka_template_{T1:%Y%m%d}.csv", dtype=str, encoding="utf-8-sig")
     assert len(template) == review + audited
     assert html.count('class="pair"') == review + audited

@@ -20,7 +20,7 @@ import pytest
 from kodomo_pipeline.config import load_towns
 from kodomo_pipeline.generator import generate_town
 from kodomo_pipeline.ingest.steps import TownPaths, ingest_raw, validate_feed
-from kodomo_pipeline.linkage.assign import Bands, assign_links
+from kodomo_pipeline.linkage.assign import REJECTED_SKIPPED, Bands, assign_links
 from kodomo_pipeline.linkage.household import birth_within_slip, outside_town
 from kodomo_pipeline.linkage.inputs import build_link_persons, build_link_records, with_keys
 from kodomo_pipeline.linkage.model import (
@@ -33,6 +33,7 @@ from kodomo_pipeline.linkage.model import (
     score_pairs,
 )
 from kodomo_pipeline.linkage.normalize import GAIJI, address_key, kanji_key
+from kodomo_pipeline.linkage.review import REASON_JA, reason_ja
 from kodomo_pipeline.storage.town_db import open_town_db
 
 ASOF = dt.date(2026, 11, 26)
@@ -617,3 +618,14 @@ def test_romaji_registry_name_links_to_katakana_given_name_first(linked: Linked)
     pair = _pair(linked, "99200013", "H100000025")
     swapped = 3  # kana comparison level "in the other name part"
     assert int(pair["gamma_surname_kana"].iloc[0]) == swapped and int(pair["gamma_given_kana"].iloc[0]) == swapped
+
+
+def test_every_reason_has_japanese_words_for_the_review_page(linked: Linked) -> None:
+    """The reasons the linkage gave here, and every reason assign_links documents, have the staff's words."""
+    documented = re.findall(r"'([^']+)'", (assign_links.__doc__ or "").split("Reasons:")[1].split("is appended")[0])
+    given = {reason.removesuffix(REJECTED_SKIPPED) for reason in linked.crosswalk["reason"]}
+    reasons = (given | set(documented)) - {REJECTED_SKIPPED.strip()}
+    assert len(documented) > 20, "the list of reasons in assign_links' docstring moved"
+    missing = sorted(reasons - set(REASON_JA))
+    assert not missing, f"no Japanese words for {missing}"
+    assert reason_ja("no candidate" + REJECTED_SKIPPED) == "候補なし（別人と判定された候補を除外）"

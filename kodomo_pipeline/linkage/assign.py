@@ -84,6 +84,7 @@ RIVAL_MARGIN_BITS = 6.64
 WHOLE_NAME = "whole name differs"
 LONE_REVIEW = f"{WHOLE_NAME}: the one foreign-named child born that day, no address to confirm"
 OUTSIDE_TOWN = "address outside the town"
+REJECTED_SKIPPED = " (a rejected candidate skipped)"  # appended where a rejection changed a record's candidates
 # Rounds of linking siblings through one another (a family's 通称 surname or guardian): each round's links can lead to
 # the next child; a family rarely has more than three children at the nursery and school.
 FAMILY_ROUNDS = 3
@@ -552,6 +553,6 @@ def assign_links(
     out.loc[out["status"] == "unmatched", "match_probability"] = np.nan
     if len(rejected):
         skipped = out["record_id"].isin(rejected["record_id"]) & ~out["reason"].str.startswith("decision")
-        out.loc[skipped, "reason"] = out.loc[skipped, "reason"] + " (a rejected candidate skipped)"
+        out.loc[skipped, "reason"] = out.loc[skipped, "reason"] + REJECTED_SKIPPED
     out["match_probability"] = out["match_probability"].astype(object).where(out["match_probability"].notna(), None)
     return out[OUTPUT_COLUMNS].sort_values(["feed", "source_key"], kind="stable").reset_index(drop=True)

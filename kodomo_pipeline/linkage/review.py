@@ -18,6 +18,7 @@ import pandas as pd
 
 from kodomo_pipeline.config.towns import TownConfig
 from kodomo_pipeline.exports.csvfile import write_contract_csv
+from kodomo_pipeline.linkage.assign import REJECTED_SKIPPED
 from kodomo_pipeline.reports import render_template
 
 FEED_JA = {"toen": "登園記録", "gakko_meibo": "児童生徒名簿"}
@@ -32,6 +33,45 @@ EVIDENCE_JA = {
     "guardian": "保護者 guardian",
     "tf": "名前の頻度 name frequency",
 }
+
+# Why a row is on the page, in the staff's words (the crosswalk keeps the English reason, which other systems read).
+REASON_JA = {
+    "decision: accepted": "確認済み（同一人物と判定）",
+    "decision: conflicting accepts": "判定が食い違い（複数の候補を同一人物と判定）",
+    "kept from previous run": "前回の照合を継続（記録に変更なし）",
+    "twin: decided by given name": "双子：名で判別",
+    "twin: decided by given name, household confirms": "双子：名で判別し、世帯で裏付け",
+    "twin guard": "双子のどちらか判別できない",
+    "twin guard: score in review band": "双子：名で判別したが、照合確率が確認帯",
+    "given name disagrees": "名が一致しない",
+    "birth date disagrees": "生年月日が一致しない（入力誤りの範囲外）",
+    "surname differs without household evidence": "姓が異なり、世帯の裏付けがない",
+    "household disagrees": "保護者・住所が世帯と一致しない",
+    "household disagrees: guardian and address": "保護者も住所も世帯と一致しない",
+    "household disagrees: guardian, no address": "保護者が世帯と一致せず、住所の記載がない",
+    "several candidates": "候補が複数",
+    "score in match band": "照合確率が自動照合帯",
+    "score in review band": "照合確率が確認帯",
+    "score in review band: household confirms": "照合確率は確認帯、世帯が裏付け",
+    "whole name differs: household confirms": "氏名が異なる（通称など）：同じ日に生まれた世帯の子が一人",
+    "whole name differs: several children of the household": "氏名が異なる：同じ日に生まれた世帯の子が複数（双子）",
+    "whole name differs: guardian of a linked sibling": "氏名が異なる：照合済みのきょうだいと同じ保護者",
+    "whole name differs: surname of a sibling": "氏名が異なる：きょうだいの通称の姓",
+    "whole name differs: the one foreign-named child born that day": "氏名が異なる：同じ日に生まれた外国籍の子が一人",
+    "whole name differs: the one foreign-named child born that day, no address to confirm": (
+        "氏名が異なる：同じ日に生まれた外国籍の子が一人（住所がなく確かめられない）"
+    ),
+    "address outside the town": "住所が町外（同じ日に生まれた同名の町外の子かもしれない）",
+    "best candidate below review band": "最良の候補でも確認帯に届かない",
+    "no candidate": "候補なし",
+}
+
+
+def reason_ja(reason: str) -> str:
+    """The Japanese words for a crosswalk reason (the English itself where a reason has none yet)."""
+    skipped = reason.endswith(REJECTED_SKIPPED)
+    words = REASON_JA.get(reason.removesuffix(REJECTED_SKIPPED), reason.removesuffix(REJECTED_SKIPPED))
+    return words + ("（別人と判定された候補を除外）" if skipped else "")
 
 
 def waterfall(weights_json: str | None) -> dict | None:
@@ -139,6 +179,7 @@ def write_review(
                     "resident_id": item.candidate_resident_id,
                     "match_probability": float(item.match_probability),
                     "reason": item.reason,
+                    "reason_ja": reason_ja(item.reason),
                     "top_comparisons": item.top_comparisons,
                     "rows": _rows(record, person),
                     "waterfall": waterfall(getattr(item, "field_weights", None)),
