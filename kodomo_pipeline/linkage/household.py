@@ -48,13 +48,14 @@ def outside_town(records: pd.DataFrame, persons: pd.DataFrame) -> pd.Series:
     return pd.Series(outside.to_numpy(), index=records["record_id"].to_numpy())
 
 
-def foreign_named(persons: pd.DataFrame, among: pd.Series) -> pd.Series:
-    """The residents of `among` whom the registry holds under a foreign-written name (katakana or romaji)."""
+def foreign_named(persons: pd.DataFrame, resident_ids: pd.Series) -> np.ndarray:
+    """Per resident id given, whether the registry holds that resident under a foreign-written name (katakana or
+    romaji)."""
     if "name_kanji" not in persons:
-        return pd.Series(dtype=str)  # hand-built inputs without names
-    some = persons.loc[persons["resident_id"].astype(str).isin(among.astype(str)).to_numpy()]
+        return np.zeros(len(resident_ids), dtype=bool)  # hand-built inputs without names
+    some = persons.loc[persons["resident_id"].astype(str).isin(resident_ids.astype(str)).to_numpy()]
     foreign = some["name_kanji"].map(lambda n: isinstance(n, str) and is_foreign_written(n)).to_numpy(dtype=bool)
-    return some.loc[foreign, "resident_id"].astype(str)
+    return resident_ids.astype(str).isin(some.loc[foreign, "resident_id"].astype(str)).to_numpy()
 
 
 def household_candidates(pairs: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
@@ -75,7 +76,7 @@ def household_candidates(pairs: pd.DataFrame, persons: pd.DataFrame) -> pd.DataF
     # whose registry row is missing (quarantined, not yet registered), never the registered twin. Not so for a
     # foreign-named child, whose given name a school spells its own way (ジョゼ for JOSE, registered ホセ).
     surname_differs = found["gamma_surname_kana"].to_numpy() < KANA_ONE_OFF
-    foreign = found["resident_id"].isin(foreign_named(persons, found["resident_id"])).to_numpy()
+    foreign = foreign_named(persons, found["resident_id"])
     found = found.loc[surname_differs | foreign]
     found = found.sort_values(["record_id", "match_weight", "resident_id"], ascending=[True, False, True])
     found["fits"] = found.groupby("record_id")["resident_id"].transform("size")
@@ -157,10 +158,9 @@ def foreign_children_born_that_day(
     alike = (same_day["gamma_surname_kana"].to_numpy() >= KANA_ONE_OFF) | (
         same_day["gamma_given_kana"].to_numpy() >= KANA_ONE_OFF
     )
-    foreign = foreign_named(persons, same_day["resident_id"])
     found = same_day.loc[
         ~same_day["record_id"].isin(same_day.loc[alike, "record_id"]).to_numpy()
-        & same_day["resident_id"].isin(foreign).to_numpy()
+        & foreign_named(persons, same_day["resident_id"])
         & (same_day["gamma_address"].to_numpy() != ADDRESS_ELSE),
         ["record_id", "resident_id", "gamma_address"],
     ]

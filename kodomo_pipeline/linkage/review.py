@@ -69,9 +69,8 @@ REASON_JA = {
 
 def reason_ja(reason: str) -> str:
     """The Japanese words for a crosswalk reason (the English itself where a reason has none yet)."""
-    skipped = reason.endswith(REJECTED_SKIPPED)
-    words = REASON_JA.get(reason.removesuffix(REJECTED_SKIPPED), reason.removesuffix(REJECTED_SKIPPED))
-    return words + ("（別人と判定された候補を除外）" if skipped else "")
+    plain = reason.removesuffix(REJECTED_SKIPPED)
+    return REASON_JA.get(plain, plain) + ("（別人と判定された候補を除外）" if plain != reason else "")
 
 
 def waterfall(weights_json: str | None) -> dict | None:
